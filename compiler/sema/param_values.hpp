@@ -1,0 +1,28 @@
+// param_values.hpp: run-time values of a model's params: defaults, then --params FILE.json, then --set.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sema/sema.hpp"
+
+namespace hpo {
+
+struct ParamValues {
+  std::vector<std::vector<double>> values;  // per param, row-major; empty when not given yet
+};
+
+ParamValues default_param_values(const Model& model);
+
+// A JSON object mapping param names to numbers or nested arrays of the declared shape (a number
+// fills a whole array). Unknown names, wrong shapes and non-numbers are errors.
+bool load_param_file(const Model& model, const std::string& path, ParamValues& values, SourceManager& sources,
+                     Diagnostics& diags);
+
+// "name=VALUE" where VALUE is a JSON number or array, e.g. holding=2 or mean=[4,5,6].
+bool set_param(const Model& model, const std::string& assignment, ParamValues& values, Diagnostics& diags);
+
+// Errors for every param that has neither a default nor a given value.
+bool require_all_params(const Model& model, const ParamValues& values, Diagnostics& diags);
+
+}  // namespace hpo

@@ -1,0 +1,149 @@
+// main.cpp: the hpoc command line: check models and print each pipeline stage as text.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "sema/param_values.hpp"
+#include "sema/sema.hpp"
+
+namespace {
+
+struct Options {
+  std::vector<std::string> files;
+  std::string emit;
+  std::vector<std::string> stdlib_dirs;
+  std::string params_file;
+  std::vector<std::string> sets;
+  bool strict = false;
+  std::string color = "auto";
+};
+
+bool use_color(const std::string& mode) {
+  if (mode == "always") return true;
+  if (mode == "never") return false;
+  return isatty(STDERR_FILENO) != 0;
+}
+
+std::string summary(const hpo::Model& m) {
+  auto count = [](const auto& table) {
+    std::int64_t n = 0;
+    for (const auto& info : table) n += info.symbol->type.elements();
+    return n;
+  };
+  std::int64_t discrete = 0, continuous = 0;
+  for (const auto& a : m.actions) (a.discrete ? discrete : continuous) += a.symbol->type.elements();
+  if (m.is_module)
+    return "module " + m.name + ": " + std::to_string(m.functions.size()) + " functions, " +
+           std::to_string(m.consts.size()) + " consts";
+  return "model " + m.name + ": " + std::to_string(count(m.states)) + " state values, " + std::to_string(discrete) +
+         " discrete and " + std::to_string(continuous) + " continuous actions, " + std::to_string(count(m.noises)) +
+         " noise values, " + std::to_string(count(m.params)) + " param values, horizon " + std::to_string(m.horizon);
+}
+
+// Checks one file and, if asked, prints a stage. Returns the process exit code.
+int run_file(const std::string& path, const Options& opt, bool is_check) {
+  hpo::SourceManager sources;
+  hpo::Diagnostics diags(sources, std::cerr, use_color(opt.color));
+  diags.set_warnings_as_errors(opt.strict);
+  hpo::CheckOptions check_options;
+  check_options.stdlib_dirs = opt.stdlib_dirs;
+  for (const auto& d : hpo::default_stdlib_dirs()) check_options.stdlib_dirs.push_back(d);
+  auto model = hpo::check_file(path, sources, diags, check_options);
+  if (!model) return 1;
+  hpo::ParamValues params = hpo::default_param_values(*model);
+  bool ok = true;
+  if (!opt.params_file.empty()) ok = hpo::load_param_file(*model, opt.params_file, params, sources, diags) && ok;
+  for (const auto& s : opt.sets) ok = hpo::set_param(*model, s, params, diags) && ok;
+  if (!ok) return 1;
+  if (opt.emit == "ast") {
+    std::cout << hpo::print_ast(*model, sources);
+  } else if (is_check) {
+    std::cout << path << ": ok (" << summary(*model) << ")\n";
+  }
+  return diags.has_errors() ? 1 : 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"hpoc: compiler and trainer for differentiable hybrid simulators (.hpo models)", "hpoc"};
+  app.set_version_flag("--version", std::string("hpoc ") + HPOC_VERSION);
+  app.require_subcommand(0, 1);
+  Options opt;
+
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--stdlib", opt.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
+    cmd->add_option("--params", opt.params_file, "JSON file with param values")->type_name("FILE");
+    cmd->add_option("--set", opt.sets, "Override a param: NAME=VALUE (a number or JSON array)")->type_name("NAME=VALUE");
+    cmd->add_flag("--strict", opt.strict, "Treat warnings as errors");
+    cmd->add_option("--color", opt.color, "Colored diagnostics")->check(CLI::IsMember({"auto", "always", "never"}));
+  };
+
+  app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember({"ast"}));
+  app.add_option("file", opt.files, "Model file (.hpo) to compile with --emit")->type_name("FILE");
+  add_common(&app);
+
+  CLI::App* check = app.add_subcommand("check", "Check model files and report diagnostics");
+  check->add_option("files", opt.files, "Model files (.hpo)")->required()->type_name("FILE");
+  add_common(check);
+  check->add_option("--emit", opt.emit, "Also print a pipeline stage as text")->check(CLI::IsMember({"ast"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  bool is_check = check->parsed();
+  if (!is_check && opt.emit.empty()) {
+    std::cerr << app.help();
+    return opt.files.empty() && argc == 1 ? 0 : 2;
+  }
+  if (opt.files.empty()) {
+    std::cerr << "hpoc: error: no input file\n";
+    return 2;
+  }
+  if (!is_check && opt.files.size() != 1) {
+    std::cerr << "hpoc: error: --emit takes one file\n";
+    return 2;
+  }
+  int status = 0;
+  for (const auto& path : opt.files) status = std::max(status, run_file(path, opt, is_check));
+  return status;
+}
+
+// The front end recurses over nested input; give it a stack far above any limit it enforces.
+int run_with_large_stack(int argc, char** argv) {
+  struct Call {
+    int argc;
+    char** argv;
+    int result;
+  } call{argc, argv, 0};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, std::size_t{512} << 20);
+  pthread_t thread;
+  auto body = [](void* p) -> void* {
+    auto* c = static_cast<Call*>(p);
+    c->result = run(c->argc, c->argv);
+    return nullptr;
+  };
+  if (pthread_create(&thread, &attr, body, &call) != 0) return run(argc, argv);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+  return call.result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_with_large_stack(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "hpoc: internal error: " << e.what() << '\n';
+    return 3;
+  }
+}
