@@ -13,7 +13,7 @@ grammar Hpo;
   }
 }
 
-file        : header? item* EOF ;
+file        : header? ';'? (item ';'?)* EOF ;
 header      : MODEL name=ID                          # modelHeader
             | MODULE dottedName                      # moduleHeader
             ;

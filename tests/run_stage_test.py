@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--stage", default="ast")
     parser.add_argument("file")
     args = parser.parse_args()
+    args.hpoc = os.path.abspath(args.hpoc)  # the tests run from the test file's folder
     sys.exit(run_golden(args) if args.mode == "golden" else run_error(args))
 
 

@@ -16,14 +16,14 @@ struct NextStates {
   std::vector<std::vector<SourceLoc>> first;     // where an element was given, for "twice" messages
 };
 
-std::string element_name(const ast::Symbol& sym, std::size_t flat) {
-  if (sym.type.dims.empty()) return sym.name;
+std::string element_name(const ast::Symbol& sym, std::size_t flat, const char* suffix = "") {
+  if (sym.type.dims.empty()) return sym.name + suffix;
   std::vector<std::int64_t> idx(sym.type.dims.size());
   for (std::size_t k = sym.type.dims.size(); k-- > 0;) {
     idx[k] = static_cast<std::int64_t>(flat) % sym.type.dims[k];
     flat /= static_cast<std::size_t>(sym.type.dims[k]);
   }
-  std::string s = sym.name + "[";
+  std::string s = sym.name + suffix + "[";
   for (std::size_t k = 0; k < idx.size(); ++k) s += (k ? ", " : "") + std::to_string(idx[k]);
   return s + "]";
 }
@@ -294,7 +294,7 @@ class FlowChecker {
     auto s = static_cast<std::size_t>(sym.index);
     for (auto k : elements) {
       if (!(next_.flags[s][k] & kDefinite)) {
-        diags_.error(loc, "next state " + element_name(sym, k) + "' is read before it is given a value");
+        diags_.error(loc, "next state " + element_name(sym, k, "'") + " is read before it is given a value");
         return;
       }
     }

@@ -116,7 +116,8 @@ ast::Symbol* Sema::declare_global(ast::SymbolKind kind, const std::string& name,
     diags_.error(loc, "'cost' is reserved for the step cost (write cost += ... in step)");
     return nullptr;
   }
-  if (is_builtin_name(name)) {
+  // Calls and names never stand in the same place, so only a function may not reuse a built-in's name.
+  if (kind == ast::SymbolKind::Fn && is_builtin_name(name)) {
     diags_.error(loc, "'" + name + "' is the name of a built-in function");
     return nullptr;
   }
@@ -145,7 +146,7 @@ void Sema::declare_globals() {
       using ast::DeclKind;
       using ast::SymbolKind;
       if (file.is_module && decl->kind != DeclKind::Const && decl->kind != DeclKind::Fn) {
-        diags_.error(decl->loc, "a module can only declare const and fn; '" + decl->name + "' belongs in a model");
+        diags_.error(decl->loc, "a module can only contain import, const and fn; '" + decl->name + "' belongs in a model");
         continue;
       }
       SymbolKind kind = SymbolKind::Const;
@@ -186,7 +187,7 @@ void Sema::declare_globals() {
     }
     if (file.is_module) {
       auto refuse = [&](SourceLoc loc, const char* what) {
-        diags_.error(loc, std::string("a module can only declare const and fn; '") + what + "' belongs in a model");
+        diags_.error(loc, std::string("a module can only contain import, const and fn; '") + what + "' belongs in a model");
       };
       for (auto& o : file.observes) refuse(o.loc, "observe");
       for (auto& h : file.horizons) refuse(h.loc, "horizon");

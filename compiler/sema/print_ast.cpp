@@ -1,4 +1,5 @@
 // print_ast.cpp: the checked AST as indented text with types and positions (hpoc --emit=ast).
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -39,11 +40,11 @@ class Printer {
     return out_;
   }
   static std::string at(SourceLoc loc) { return " <" + std::to_string(loc.line) + ":" + std::to_string(loc.column) + ">"; }
+  // The shortest text that reads back as the same double.
   static std::string real(double x) {
-    std::ostringstream s;
-    s.precision(17);
-    s << x;
-    return s.str();
+    char buffer[64];
+    auto result = std::to_chars(buffer, buffer + sizeof buffer, x);
+    return std::string(buffer, result.ptr);
   }
 
   void declaration(const ast::Decl& d) {
@@ -67,7 +68,14 @@ class Printer {
         return;
       case ast::DeclKind::Param: {
         const auto* p = find(model_.params);
-        line(1) << "Param " << d.name << " : " << p->symbol->type.str() << at(d.loc) << '\n';
+        line(1) << "Param " << d.name << " : " << p->symbol->type.str();
+        // The folded default, row-major, where it is short enough to read.
+        if (p->default_value && p->default_value->size() <= 32) {
+          out_ << " = [";
+          for (std::size_t i = 0; i < p->default_value->size(); ++i) out_ << (i ? ", " : "") << real((*p->default_value)[i]);
+          out_ << "]";
+        }
+        out_ << at(d.loc) << '\n';
         if (const auto& v = static_cast<const ast::ParamDecl&>(d).default_value) expr(*v, 2);
         else line(2) << "(no default)\n";
         return;

@@ -100,28 +100,31 @@ void Sema::check_declarations() {
       }
     }
   }
-  for (auto& owned : model_->files)
-    for (auto& decl : owned->decls)
-      if (decl->kind == ast::DeclKind::Noise && decl_symbol_.count(decl.get()))
-        check_noise(static_cast<ast::NoiseDecl&>(*decl), *decl_symbol_[decl.get()]);
-
-  // Param defaults may refer to each other; param_default evaluates them lazily.
+  // Param defaults may refer to each other: all are typed first, then evaluated (lazily, in
+  // whatever order they need each other). A default that fails its check is marked as an error,
+  // so that nothing evaluates it.
   for (auto& p : model_->params) {
     auto& decl = const_cast<ast::ParamDecl&>(*p.decl);
     if (!decl.default_value || p.symbol->type.is_error()) continue;
     ast::Type t = type_of(*decl.default_value, Context::ParamDefault);
     if (t.is_error()) continue;
-    if (!t.is_numeric() || (t.scalar == ast::Scalar::Bool)) {
+    if (!t.is_numeric() || t.scalar == ast::Scalar::Bool) {
       diags_.error(decl.default_value->loc, "param '" + p.symbol->name + "' is real, but its default is " + t.str());
-      continue;
-    }
-    if (!t.dims.empty() && t.dims != p.symbol->type.dims) {
+      decl.default_value->type = ast::Type::error();
+    } else if (!t.dims.empty() && t.dims != p.symbol->type.dims) {
       diags_.error(decl.default_value->loc, "param '" + p.symbol->name + "' has " + shape_str(p.symbol->type) +
                                                 " but its default has " + shape_str(t));
-      continue;
+      decl.default_value->type = ast::Type::error();
     }
-    if (const Value* v = param_default(p.symbol)) p.default_value = v->reals;
   }
+  for (auto& p : model_->params)
+    if (const Value* v = param_default(p.symbol)) p.default_value = v->reals;
+  // Noise after the params: its arguments may read their defaults.
+  for (auto& owned : model_->files)
+    for (auto& decl : owned->decls)
+      if (decl->kind == ast::DeclKind::Noise && decl_symbol_.count(decl.get()))
+        check_noise(static_cast<ast::NoiseDecl&>(*decl), *decl_symbol_[decl.get()]);
+
   for (auto& s : model_->states) {
     auto& decl = const_cast<ast::StateDecl&>(*s.decl);
     if (s.symbol->type.is_error()) continue;

@@ -317,7 +317,14 @@ Type Sema::type_binary(ast::BinaryExpr& e, Context ctx) {
     return Type::error();
   }
 
-  if (e.op == BinaryOp::Eq || e.op == BinaryOp::Ne || is_comparison(e.op)) return Type::boolean(dims);
+  if (is_comparison(e.op)) {
+    // `lo < x < hi` would compare a bool with hi; say so instead of promoting the bool.
+    if ((a.scalar == Scalar::Bool) != (b.scalar == Scalar::Bool)) {
+      diags_.error(e.loc, "cannot compare a bool with a number; comparisons do not chain (write lo < x and x < hi)");
+      return Type::error();
+    }
+    return Type::boolean(dims);
+  }
   if (e.op == BinaryOp::Mod) {
     if (a.scalar != Scalar::Int || b.scalar != Scalar::Int) {
       diags_.error(e.loc, "'%' needs integers, not " + a.str() + " and " + b.str());

@@ -133,7 +133,7 @@ TEST_CASE("next states: compile-time branches and loops are followed exactly", "
 
   auto early = check(model_with("state p[2] = 0.0", "cost += p'[1]\np' = p"));
   CHECK_FALSE(early->model);
-  CHECK(has_message(*early, "next state p[1]' is read before it is given a value"));
+  CHECK(has_message(*early, "next state p'[1] is read before it is given a value"));
 }
 
 TEST_CASE("discrete actions are choices, never silent numbers", "[sema]") {
@@ -174,11 +174,26 @@ TEST_CASE("imports: stdlib modules, missing modules and cycles", "[sema][import]
   REQUIRE(module_only->model);
   CHECK(module_only->model->is_module);
   auto module_state = check("module m\nstate x = 1.0\n");
-  CHECK(has_message(*module_state, "a module can only declare const and fn"));
+  CHECK(has_message(*module_state, "a module can only contain import, const and fn"));
 }
 
 TEST_CASE("unrolling has a budget", "[sema]") {
   auto huge = check(model_with("state x = 0.0", "x' = x\nfor i in 0..5000 { for j in 0..5000 { cost += 1.0 } }"));
   CHECK_FALSE(huge->model);
   CHECK(has_message(*huge, "too large to check after unrolling"));
+}
+
+TEST_CASE("comparisons do not chain, but a bool times a number is a number", "[sema]") {
+  auto chained = check(model_with("state x = 0.0", "x' = x\ncost += if 0.0 < x < 1.0 then 1.0 else 0.0"));
+  CHECK_FALSE(chained->model);
+  CHECK(has_message(*chained, "comparisons do not chain"));
+  auto jump = check(model_with("state x = 0.0\naction q : real in [0, 5]", "x' = x + q\ncost += 10.0 * (q > 0.0)"));
+  INFO(jump->messages.str());
+  CHECK(jump->model);
+}
+
+TEST_CASE("items may end with a semicolon", "[sema]") {
+  auto c = check("model m; state x = 0.0; horizon 2; step { x' = x; cost += x; };");
+  INFO(c->messages.str());
+  CHECK(c->model);
 }
