@@ -1,0 +1,99 @@
+// ir.hpp: hpoc's scalar SSA IR: kernels (init, observe, step) as lists of scalar operations, with
+// structured `if` regions so that only the branch taken is ever evaluated.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/source.hpp"
+
+namespace hpo::ir {
+
+enum class Ty : std::uint8_t { F64, I1, I64 };
+const char* spelling(Ty t);
+
+enum class Op : std::uint8_t {
+  // Leaves. attr is the flat element index into the kernel's input array.
+  ConstF, ConstI, ConstB,
+  Param, State, Disc, Cont, Noise,
+  // Loads at an index known only at run time (a discrete action or categorical noise):
+  // element attr + operand0 * attr2 of the input array.
+  LoadParam, LoadState, LoadCont, LoadNoise,
+  // Real arithmetic.
+  Add, Sub, Mul, Div, Neg, Pow, Min, Max, Relu, Abs,
+  Exp, Log, Sqrt, Sin, Cos, Tanh, Sigmoid, Softplus,
+  // Comparisons (of two F64 or two I64) give I1; logic on I1.
+  Lt, Le, Gt, Ge, Eq, Ne, And, Or, Not,
+  ToReal,  // I1 or I64 -> F64
+  If,      // operand0: I1 condition; regions[0] then, regions[1] else; results from their yields
+};
+const char* spelling(Op op);
+bool is_leaf(Op op);
+
+using ValueId = std::uint32_t;
+inline constexpr ValueId kNoValue = ~ValueId{0};
+
+struct Region;
+
+struct Inst {
+  Op op;
+  std::vector<ValueId> operands;
+  std::vector<ValueId> results;  // one for every op but If, which has one per yielded value
+  std::int64_t attr = 0;
+  std::int64_t attr2 = 0;
+  std::int64_t extent = 0;  // loads: how many values the run-time index may take
+  double number = 0;        // ConstF
+  SourceLoc loc;
+  std::vector<std::unique_ptr<Region>> regions;  // If: then, else
+};
+
+struct Region {
+  std::vector<Inst> insts;
+  std::vector<ValueId> yields;  // the region's results, in the order of the If's results
+};
+
+// What an input or output array of a kernel holds, for printing and for the runtime.
+struct Slot {
+  std::string name;  // e.g. "on_hand[2]"
+};
+
+enum class Kind { Init, Observe, Step, StepAdjoint, ObserveAdjoint, InitAdjoint };
+
+struct Function {
+  std::string name;
+  Kind kind = Kind::Step;
+  std::vector<Ty> value_types;  // indexed by ValueId
+  Region body;
+  std::vector<ValueId> outputs;           // flat; see output_names
+  std::vector<std::string> output_names;  // one per output
+
+  ValueId new_value(Ty t) {
+    value_types.push_back(t);
+    return static_cast<ValueId>(value_types.size() - 1);
+  }
+  std::size_t instruction_count() const;
+};
+
+// The layouts of a model's flat arrays: element names in row-major order.
+struct Layout {
+  std::vector<std::string> params, state, disc, cont, noise, obs;
+  std::vector<std::int64_t> disc_choices;            // per discrete element
+  std::vector<double> cont_lo, cont_hi;              // per continuous element
+  std::vector<bool> noise_is_index;                  // categorical noise elements hold an index
+};
+
+struct Program {
+  std::string model_name;
+  Layout layout;
+  Function init, observe, step;
+};
+
+// Removes instructions whose results nothing uses and renumbers values in order of definition.
+void prune(Function& f);
+
+std::string print(const Function& f, const SourceManager* sources = nullptr);
+std::string print(const Program& p, const SourceManager* sources = nullptr);
+
+}  // namespace hpo::ir
