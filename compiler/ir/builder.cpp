@@ -52,6 +52,13 @@ ValueId Builder::const_b(bool x) {
   return v;
 }
 
+void Builder::adopt_constants(const Region& r) {
+  for (const auto& inst : r.insts) {
+    if (inst.op == Op::ConstF) constants_[inst.results[0]] = inst.number;
+    if (inst.op == Op::ConstI || inst.op == Op::ConstB) constants_[inst.results[0]] = static_cast<double>(inst.attr);
+  }
+}
+
 ValueId Builder::add_result(Inst& if_inst, ValueId then_value, ValueId else_value) {
   if_inst.regions[0]->yields.push_back(then_value);
   if_inst.regions[1]->yields.push_back(else_value);

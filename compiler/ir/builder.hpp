@@ -34,6 +34,10 @@ class Builder {
   Inst& if_regions(ValueId cond, SourceLoc loc, Then&& then_fn, Else&& else_fn);
   ValueId add_result(Inst& if_inst, ValueId then_value, ValueId else_value);
 
+  // Makes constants already in the function (e.g. a copied forward pass) known for folding.
+  void adopt_constants(const Region& r);
+  Region& current_region() { return *current_; }
+
   std::optional<double> constant(ValueId v) const {
     auto it = constants_.find(v);
     if (it == constants_.end()) return std::nullopt;

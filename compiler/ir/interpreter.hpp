@@ -13,6 +13,7 @@ namespace hpo::ir {
 // The arrays a kernel reads; discrete values and categorical noise hold integers as doubles.
 struct KernelInputs {
   std::span<const double> params, state, disc, cont, noise;
+  std::span<const double> bar = {};  // adjoint kernels: the seed (e.g. next_bar then cost_bar)
 };
 
 // Runs f and returns its outputs in order. Throws std::out_of_range when a run-time index

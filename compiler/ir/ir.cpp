@@ -25,6 +25,7 @@ const char* spelling(Op op) {
     case Op::Disc: return "disc";
     case Op::Cont: return "cont";
     case Op::Noise: return "noise";
+    case Op::Bar: return "bar";
     case Op::LoadParam: return "load.param";
     case Op::LoadState: return "load.state";
     case Op::LoadCont: return "load.cont";
@@ -65,7 +66,7 @@ const char* spelling(Op op) {
 bool is_leaf(Op op) {
   switch (op) {
     case Op::ConstF: case Op::ConstI: case Op::ConstB:
-    case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise:
+    case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise: case Op::Bar:
       return true;
     default:
       return false;
@@ -151,7 +152,7 @@ class Printer {
       case Op::ConstF: out_ << ' ' << number(inst.number); break;
       case Op::ConstI: out_ << ' ' << inst.attr; break;
       case Op::ConstB: out_ << ' ' << (inst.attr ? "true" : "false"); break;
-      case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise:
+      case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise: case Op::Bar:
         out_ << ' ' << inst.attr;
         break;
       case Op::LoadParam: case Op::LoadState: case Op::LoadCont: case Op::LoadNoise:
@@ -179,6 +180,34 @@ class Printer {
 }  // namespace
 
 std::size_t Function::instruction_count() const { return count(body); }
+
+void clone_region(const Region& from, Region& into, Function& f, const std::vector<Ty>& from_types,
+                  std::vector<ValueId>& rename) {
+  auto mapped = [&](ValueId v) { return v < rename.size() && rename[v] != kNoValue ? rename[v] : v; };
+  for (const Inst& inst : from.insts) {
+    Inst copy;
+    copy.op = inst.op;
+    copy.attr = inst.attr;
+    copy.attr2 = inst.attr2;
+    copy.extent = inst.extent;
+    copy.number = inst.number;
+    copy.loc = inst.loc;
+    for (ValueId v : inst.operands) copy.operands.push_back(mapped(v));
+    for (const auto& region : inst.regions) {
+      auto r = std::make_unique<Region>();
+      clone_region(*region, *r, f, from_types, rename);
+      for (ValueId y : region->yields) r->yields.push_back(mapped(y));
+      copy.regions.push_back(std::move(r));
+    }
+    for (ValueId v : inst.results) {
+      ValueId fresh = f.new_value(from_types[v]);
+      if (v >= rename.size()) rename.resize(v + 1, kNoValue);
+      rename[v] = fresh;
+      copy.results.push_back(fresh);
+    }
+    into.insts.push_back(std::move(copy));
+  }
+}
 
 namespace {
 
@@ -258,9 +287,9 @@ void prune(Function& f) {
   for (auto& v : f.outputs) v = map[v];
 }
 
-std::string print(const Function& f, const SourceManager*) { return Printer(f, nullptr).run(); }
+std::string print(const Function& f, const Layout* layout) { return Printer(f, layout).run(); }
 
-std::string print(const Program& p, const SourceManager*) {
+std::string print(const Program& p) {
   std::ostringstream out;
   out << "model " << p.model_name << "\n";
   auto list = [&](const char* what, const std::vector<std::string>& names) {

@@ -18,6 +18,7 @@ enum class Op : std::uint8_t {
   // Leaves. attr is the flat element index into the kernel's input array.
   ConstF, ConstI, ConstB,
   Param, State, Disc, Cont, Noise,
+  Bar,  // an adjoint kernel's seed input (next_bar and cost_bar, obs_bar or state_bar)
   // Loads at an index known only at run time (a discrete action or categorical noise):
   // element attr + operand0 * attr2 of the input array.
   LoadParam, LoadState, LoadCont, LoadNoise,
@@ -36,6 +37,7 @@ using ValueId = std::uint32_t;
 inline constexpr ValueId kNoValue = ~ValueId{0};
 
 struct Region;
+struct Function;
 
 struct Inst {
   Op op;
@@ -60,6 +62,11 @@ struct Slot {
 };
 
 enum class Kind { Init, Observe, Step, StepAdjoint, ObserveAdjoint, InitAdjoint };
+
+// Clones a region's instructions (nested regions included) into `into`, giving every result a
+// fresh value of `f`; rename maps old values to new ones and learns the clones' results.
+void clone_region(const Region& from, Region& into, Function& f, const std::vector<Ty>& from_types,
+                  std::vector<ValueId>& rename);
 
 struct Function {
   std::string name;
@@ -93,7 +100,8 @@ struct Program {
 // Removes instructions whose results nothing uses and renumbers values in order of definition.
 void prune(Function& f);
 
-std::string print(const Function& f, const SourceManager* sources = nullptr);
-std::string print(const Program& p, const SourceManager* sources = nullptr);
+// Leaves are annotated with the element they read when the layout is given.
+std::string print(const Function& f, const Layout* layout = nullptr);
+std::string print(const Program& p);
 
 }  // namespace hpo::ir

@@ -604,6 +604,8 @@ void Lowerer::if_stmt(const ast::IfStmt& s) {
     next_out = *k_.next;
     cost_out = *k_.cost;
   };
+  // Made before the if: a constant emitted after it could move the instruction it returns.
+  const ValueId zero = b().const_f(0.0);
   Inst& inst = b().if_regions(
       c, s.loc, [&]() { run_branch(s.then_block, then_next, then_cost); },
       [&]() { run_branch(s.else_block, else_next, else_cost); });
@@ -621,7 +623,7 @@ void Lowerer::if_stmt(const ast::IfStmt& s) {
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   for (auto key : keys) (*k_.next)[key] = b().add_result(inst, value_in(then_next, key), value_in(else_next, key));
   if (then_cost != before_cost || else_cost != before_cost) {
-    auto or_zero = [&](ValueId v) { return v == kNoValue ? b().const_f(0.0) : v; };
+    auto or_zero = [&](ValueId v) { return v == kNoValue ? zero : v; };
     *k_.cost = b().add_result(inst, or_zero(then_cost), or_zero(else_cost));
   }
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/adjoint.hpp"
 #include "ir/lower.hpp"
 #include "sema/param_values.hpp"
 #include "sema/sema.hpp"
@@ -63,14 +64,15 @@ int run_file(const std::string& path, const Options& opt, bool is_check) {
   if (!ok) return 1;
   if (opt.emit == "ast") {
     std::cout << hpo::print_ast(*model, sources);
-  } else if (opt.emit == "ir") {
+  } else if (opt.emit == "ir" || opt.emit == "adjoint") {
     if (model->is_module) {
-      diags.error_at(path, "a module has no kernels to lower; --emit=ir takes a model");
+      diags.error_at(path, "a module has no kernels to lower; --emit=" + opt.emit + " takes a model");
       return 1;
     }
     auto program = hpo::ir::lower(*model, diags);
     if (!program) return 1;
-    std::cout << hpo::ir::print(*program, &sources);
+    if (opt.emit == "ir") std::cout << hpo::ir::print(*program);
+    else std::cout << hpo::autodiff::print(hpo::autodiff::differentiate(*program), program->layout);
   } else if (is_check) {
     std::cout << path << ": ok (" << summary(*model) << ")\n";
   }
@@ -91,14 +93,14 @@ int run(int argc, char** argv) {
     cmd->add_option("--color", opt.color, "Colored diagnostics")->check(CLI::IsMember({"auto", "always", "never"}));
   };
 
-  app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember({"ast", "ir"}));
+  app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember({"ast", "ir", "adjoint"}));
   app.add_option("file", opt.files, "Model file (.hpo) to compile with --emit")->type_name("FILE");
   add_common(&app);
 
   CLI::App* check = app.add_subcommand("check", "Check model files and report diagnostics");
   check->add_option("files", opt.files, "Model files (.hpo)")->required()->type_name("FILE");
   add_common(check);
-  check->add_option("--emit", opt.emit, "Also print a pipeline stage as text")->check(CLI::IsMember({"ast", "ir"}));
+  check->add_option("--emit", opt.emit, "Also print a pipeline stage as text")->check(CLI::IsMember({"ast", "ir", "adjoint"}));
 
   try {
     app.parse(argc, argv);
