@@ -229,6 +229,7 @@ class FlowChecker {
         } else {
           expr(*ix.base);
         }
+        if (ix.base->type.is_error() || ix.base->type.dims.size() < ix.indices.size()) return;
         for (std::size_t k = 0; k < ix.indices.size(); ++k) {
           if (!ix.indices[k]->is_static || ix.indices[k]->type.scalar != ast::Scalar::Int) continue;
           auto v = sema_.eval(*ix.indices[k], env_);

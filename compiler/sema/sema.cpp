@@ -355,10 +355,9 @@ void Sema::check_model_items() {
     diags_.note(file.steps[0].loc, "the first step block is here");
   }
   model_->step = &file.steps[0].body;
-  std::size_t errors_before = diags_.error_count();
   check_step_block(file.steps[0].body);
-  // Unrolling a step that did not type-check would only repeat its errors.
-  if (diags_.error_count() == errors_before) check_flow(file.steps[0].body, file.steps[0].loc);
+  // Unrolling needs every type and shape known: after any error it would only repeat them.
+  if (!diags_.has_errors()) check_flow(file.steps[0].body, file.steps[0].loc);
 }
 
 }  // namespace sema
