@@ -20,6 +20,7 @@ struct LVal {
   std::vector<ValueId> vals;
   std::vector<std::int64_t> ints;
   bool is_int = false;
+  SourceLoc loc = {};  // where the value comes from, for the conversions made from it
 
   std::size_t size() const { return is_int ? ints.size() : vals.size(); }
 };
@@ -65,6 +66,7 @@ class Lowerer {
   };
 
   LVal expr(const ast::Expr& e);
+  LVal lower_expr(const ast::Expr& e);
   LVal name(const ast::NameRef& n);
   LVal index(const ast::IndexExpr& e);
   LVal binary(const ast::BinaryExpr& e);
@@ -77,7 +79,7 @@ class Lowerer {
   void if_stmt(const ast::IfStmt& s);
 
   ValueId real(const LVal& v, std::size_t i) const;  // element i as F64, broadcasting scalars
-  ValueId as_real(ValueId v) const;
+  ValueId as_real(ValueId v, SourceLoc loc = {}) const;
   ValueId condition(const ast::Expr& e);
   LVal elementwise(const std::vector<LVal>& args, const std::vector<std::int64_t>& dims,
                    const std::function<ValueId(const std::vector<ValueId>&)>& f);
@@ -104,16 +106,16 @@ bool Lowerer::too_big(SourceLoc loc) {
   return failed_;
 }
 
-ValueId Lowerer::as_real(ValueId v) const {
+ValueId Lowerer::as_real(ValueId v, SourceLoc loc) const {
   if (k_.b->type(v) == Ty::F64) return v;
   if (auto c = k_.b->constant(v)) return k_.b->const_f(*c);
-  return k_.b->unary(Op::ToReal, v, {});
+  return k_.b->unary(Op::ToReal, v, loc);
 }
 
 ValueId Lowerer::real(const LVal& v, std::size_t i) const {
   std::size_t k = v.size() == 1 ? 0 : i;
   if (v.is_int) return k_.b->const_f(static_cast<double>(v.ints[k]));
-  return as_real(v.vals[k]);
+  return as_real(v.vals[k], v.loc);
 }
 
 LVal Lowerer::elementwise(const std::vector<LVal>& args, const std::vector<std::int64_t>& dims,
@@ -131,6 +133,12 @@ LVal Lowerer::elementwise(const std::vector<LVal>& args, const std::vector<std::
 }
 
 LVal Lowerer::expr(const ast::Expr& e) {
+  LVal v = lower_expr(e);
+  v.loc = e.loc;
+  return v;
+}
+
+LVal Lowerer::lower_expr(const ast::Expr& e) {
   if (too_big(e.loc)) return LVal{e.type.dims, std::vector<ValueId>(static_cast<std::size_t>(e.type.elements()), b().const_f(0)), {}, false};
   switch (e.kind) {
     case ast::ExprKind::IntLit: return int_value(static_cast<const ast::IntLit&>(e).value);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/split.hpp"
 #include "autodiff/adjoint.hpp"
 #include "ir/lower.hpp"
 #include "sema/param_values.hpp"
@@ -22,6 +23,7 @@ struct Options {
   std::string params_file;
   std::vector<std::string> sets;
   bool strict = false;
+  bool no_reformulate = false;
   std::string color = "auto";
 };
 
@@ -47,8 +49,11 @@ std::string summary(const hpo::Model& m) {
          " noise values, " + std::to_string(count(m.params)) + " param values, horizon " + std::to_string(m.horizon);
 }
 
-// Checks one file and, if asked, prints a stage. Returns the process exit code.
-int run_file(const std::string& path, const Options& opt, bool is_check) {
+enum class Command { Emit, Check, Analyze };
+
+// Checks one file and runs the pipeline as far as the command needs, printing what it asks for.
+// Returns the process exit code.
+int run_file(const std::string& path, const Options& opt, Command command) {
   hpo::SourceManager sources;
   hpo::Diagnostics diags(sources, std::cerr, use_color(opt.color));
   diags.set_warnings_as_errors(opt.strict);
@@ -64,19 +69,36 @@ int run_file(const std::string& path, const Options& opt, bool is_check) {
   if (!ok) return 1;
   if (opt.emit == "ast") {
     std::cout << hpo::print_ast(*model, sources);
-  } else if (opt.emit == "ir" || opt.emit == "adjoint") {
-    if (model->is_module) {
-      diags.error_at(path, "a module has no kernels to lower; --emit=" + opt.emit + " takes a model");
-      return 1;
+    return diags.has_errors() ? 1 : 0;
+  }
+  if (model->is_module) {
+    if (command == Command::Check) {
+      std::cout << path << ": ok (" << summary(*model) << ")\n";
+      return 0;
     }
-    auto program = hpo::ir::lower(*model, diags);
-    if (!program) return 1;
-    if (opt.emit == "ir") std::cout << hpo::ir::print(*program);
-    else std::cout << hpo::autodiff::print(hpo::autodiff::differentiate(*program), program->layout);
-  } else if (is_check) {
+    diags.error_at(path, "a module has no step to lower or analyze; this takes a model");
+    return 1;
+  }
+  auto program = hpo::ir::lower(*model, diags);
+  if (!program) return 1;
+  if (opt.emit == "ir") {
+    std::cout << hpo::ir::print(*program);
+    return diags.has_errors() ? 1 : 0;
+  }
+  hpo::analysis::Options analysis_options;
+  analysis_options.reformulate = !opt.no_reformulate;
+  hpo::analysis::Report report = hpo::analysis::analyze(*program, diags, analysis_options);
+  if (diags.has_errors()) return 1;  // --strict made a warning an error
+  if (opt.emit == "split") {
+    std::cout << hpo::analysis::print_split(report);
+  } else if (opt.emit == "adjoint") {
+    std::cout << hpo::autodiff::print(hpo::autodiff::differentiate(*program), program->layout);
+  } else if (command == Command::Analyze) {
+    std::cout << hpo::analysis::print_report(report, sources);
+  } else if (command == Command::Check) {
     std::cout << path << ": ok (" << summary(*model) << ")\n";
   }
-  return diags.has_errors() ? 1 : 0;
+  return 0;
 }
 
 int run(int argc, char** argv) {
@@ -89,18 +111,24 @@ int run(int argc, char** argv) {
     cmd->add_option("--stdlib", opt.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
     cmd->add_option("--params", opt.params_file, "JSON file with param values")->type_name("FILE");
     cmd->add_option("--set", opt.sets, "Override a param: NAME=VALUE (a number or JSON array)")->type_name("NAME=VALUE");
-    cmd->add_flag("--strict", opt.strict, "Treat warnings as errors");
+    cmd->add_flag("--strict", opt.strict, "Treat warnings (e.g. jumps hpoc cannot reformulate) as errors");
+    cmd->add_flag("--no-reformulate", opt.no_reformulate, "Report jumps but do not rewrite them into hybrid form");
     cmd->add_option("--color", opt.color, "Colored diagnostics")->check(CLI::IsMember({"auto", "always", "never"}));
   };
 
-  app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember({"ast", "ir", "adjoint"}));
+  const std::vector<std::string> stages{"ast", "ir", "split", "adjoint"};
+  app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember(stages));
   app.add_option("file", opt.files, "Model file (.hpo) to compile with --emit")->type_name("FILE");
   add_common(&app);
 
   CLI::App* check = app.add_subcommand("check", "Check model files and report diagnostics");
   check->add_option("files", opt.files, "Model files (.hpo)")->required()->type_name("FILE");
   add_common(check);
-  check->add_option("--emit", opt.emit, "Also print a pipeline stage as text")->check(CLI::IsMember({"ast", "ir", "adjoint"}));
+  check->add_option("--emit", opt.emit, "Also print a pipeline stage as text")->check(CLI::IsMember(stages));
+
+  CLI::App* analyze = app.add_subcommand("analyze", "Show the smooth/discrete split: regimes, kinks and jumps");
+  analyze->add_option("files", opt.files, "Model files (.hpo)")->required()->type_name("FILE");
+  add_common(analyze);
 
   try {
     app.parse(argc, argv);
@@ -108,7 +136,8 @@ int run(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  bool is_check = check->parsed();
+  Command command = check->parsed() ? Command::Check : analyze->parsed() ? Command::Analyze : Command::Emit;
+  bool is_check = command != Command::Emit;
   if (!is_check && opt.emit.empty()) {
     std::cerr << app.help();
     return opt.files.empty() && argc == 1 ? 0 : 2;
@@ -122,7 +151,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   int status = 0;
-  for (const auto& path : opt.files) status = std::max(status, run_file(path, opt, is_check));
+  for (const auto& path : opt.files) status = std::max(status, run_file(path, opt, command));
   return status;
 }
 
