@@ -172,6 +172,7 @@ class Analyzer {
                      "); to make it hybrid, add a discrete action (action g : choice(2)) that selects the branch and use it in the condition";
       return;
     }
+    finding.note = "it compares one continuous action with a constant, which hpoc rewrites unless --no-reformulate is given";
     jump_sites_.push_back({cond, *t, &finding - report_.findings.data()});
   }
 
