@@ -5,6 +5,8 @@ golden: `hpoc --emit=STAGE FILE` must exit 0 and print exactly FILE's .STAGE fil
         (HPOC_UPDATE_GOLDEN=1 rewrites the expected file instead).
 error:  `hpoc check FILE [ARGS]` must exit 1 (not crash), and its diagnostics must match the
         file's `// CHECK:` lines (FileCheck). A line `// ARGS: ...` adds arguments.
+check:  `hpoc --emit=STAGE FILE` must exit 0 and its output match the file's CHECK lines (for
+        output that varies with the host, such as the vector width of optimized LLVM IR).
 """
 import argparse
 import os
@@ -61,16 +63,32 @@ def run_error(args):
     return 0
 
 
+def run_check(args):
+    folder, name = os.path.split(os.path.abspath(args.file))
+    proc = subprocess.run([args.hpoc, "--emit=" + args.stage, name], cwd=folder, capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0:
+        print(f"hpoc exited with {proc.returncode}\n{proc.stderr}")
+        return 1
+    check = subprocess.run([args.filecheck, args.file, "--dump-input=fail"], input=proc.stdout,
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        print(check.stdout + check.stderr)
+        return 1
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["golden", "error"])
+    parser.add_argument("mode", choices=["golden", "error", "check"])
     parser.add_argument("--hpoc", required=True)
     parser.add_argument("--filecheck")
     parser.add_argument("--stage", default="ast")
     parser.add_argument("file")
     args = parser.parse_args()
     args.hpoc = os.path.abspath(args.hpoc)  # the tests run from the test file's folder
-    sys.exit(run_golden(args) if args.mode == "golden" else run_error(args))
+    runners = {"golden": run_golden, "error": run_error, "check": run_check}
+    sys.exit(runners[args.mode](args))
 
 
 if __name__ == "__main__":

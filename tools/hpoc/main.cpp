@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -11,6 +13,7 @@
 #include "analysis/split.hpp"
 #include "autodiff/adjoint.hpp"
 #include "ir/lower.hpp"
+#include "jit/jit.hpp"
 #include "sema/param_values.hpp"
 #include "sema/sema.hpp"
 
@@ -24,6 +27,8 @@ struct Options {
   std::vector<std::string> sets;
   bool strict = false;
   bool no_reformulate = false;
+  bool time = false;
+  int opt_level = 2;
   std::string color = "auto";
 };
 
@@ -89,14 +94,39 @@ int run_file(const std::string& path, const Options& opt, Command command) {
   analysis_options.reformulate = !opt.no_reformulate;
   hpo::analysis::Report report = hpo::analysis::analyze(*program, diags, analysis_options);
   if (diags.has_errors()) return 1;  // --strict made a warning an error
+  hpo::jit::Options jit_options;
+  jit_options.level = opt.opt_level == 0 ? hpo::codegen::OptLevel::O0 : hpo::codegen::OptLevel::O2;
   if (opt.emit == "split") {
     std::cout << hpo::analysis::print_split(report);
   } else if (opt.emit == "adjoint") {
     std::cout << hpo::autodiff::print(hpo::autodiff::differentiate(*program), program->layout);
+  } else if (opt.emit == "llvm") {
+    std::string error;
+    std::string text = hpo::jit::emit_llvm(*program, hpo::autodiff::differentiate(*program), jit_options, &error);
+    if (text.empty()) {
+      diags.error_at(path, "LLVM code generation failed: " + error);
+      return 1;
+    }
+    std::cout << text;
   } else if (command == Command::Analyze) {
     std::cout << hpo::analysis::print_report(report, sources);
   } else if (command == Command::Check) {
     std::cout << path << ": ok (" << summary(*model) << ")\n";
+    if (opt.time) {
+      auto start = std::chrono::steady_clock::now();
+      auto adjoints = hpo::autodiff::differentiate(*program);
+      double adjoint_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::string error;
+      auto kernels = hpo::jit::Kernels::compile(*program, adjoints, jit_options, &error);
+      if (!kernels) {
+        diags.error_at(path, "JIT compilation failed: " + error);
+        return 1;
+      }
+      std::printf("  compile times (-O%d): adjoints %.1f ms, LLVM IR %.1f ms, optimization %.1f ms, JIT %.1f ms, total %.1f ms\n",
+                  opt.opt_level, adjoint_seconds * 1e3, kernels->codegen_seconds * 1e3, kernels->optimize_seconds * 1e3,
+                  kernels->jit_seconds * 1e3,
+                  (adjoint_seconds + kernels->codegen_seconds + kernels->optimize_seconds + kernels->jit_seconds) * 1e3);
+    }
   }
   return 0;
 }
@@ -113,10 +143,12 @@ int run(int argc, char** argv) {
     cmd->add_option("--set", opt.sets, "Override a param: NAME=VALUE (a number or JSON array)")->type_name("NAME=VALUE");
     cmd->add_flag("--strict", opt.strict, "Treat warnings (e.g. jumps hpoc cannot reformulate) as errors");
     cmd->add_flag("--no-reformulate", opt.no_reformulate, "Report jumps but do not rewrite them into hybrid form");
+    cmd->add_option("-O", opt.opt_level, "LLVM optimization level: 2 (default) or 0 (fast compile)")
+        ->check(CLI::IsMember({0, 2}));
     cmd->add_option("--color", opt.color, "Colored diagnostics")->check(CLI::IsMember({"auto", "always", "never"}));
   };
 
-  const std::vector<std::string> stages{"ast", "ir", "split", "adjoint"};
+  const std::vector<std::string> stages{"ast", "ir", "split", "adjoint", "llvm"};
   app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember(stages));
   app.add_option("file", opt.files, "Model file (.hpo) to compile with --emit")->type_name("FILE");
   add_common(&app);
@@ -124,6 +156,7 @@ int run(int argc, char** argv) {
   CLI::App* check = app.add_subcommand("check", "Check model files and report diagnostics");
   check->add_option("files", opt.files, "Model files (.hpo)")->required()->type_name("FILE");
   add_common(check);
+  check->add_flag("--time", opt.time, "Also JIT-compile the kernels and report how long each stage took");
   check->add_option("--emit", opt.emit, "Also print a pipeline stage as text")->check(CLI::IsMember(stages));
 
   CLI::App* analyze = app.add_subcommand("analyze", "Show the smooth/discrete split: regimes, kinks and jumps");
