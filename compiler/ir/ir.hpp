@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ast/distribution.hpp"
 #include "support/source.hpp"
 
 namespace hpo::ir {
@@ -61,7 +62,7 @@ struct Slot {
   std::string name;  // e.g. "on_hand[2]"
 };
 
-enum class Kind { Init, Observe, Step, StepAdjoint, ObserveAdjoint, InitAdjoint };
+enum class Kind { Init, Observe, Step, NoiseArgs, StepAdjoint, ObserveAdjoint, InitAdjoint };
 
 // Clones a region's instructions (nested regions included) into `into`, giving every result a
 // fresh value of `f`; rename maps old values to new ones and learns the clones' results.
@@ -91,10 +92,22 @@ struct Layout {
   std::vector<bool> noise_is_index;                  // categorical noise elements hold an index
 };
 
+// How each noise element is drawn: its distribution and where its arguments start in the
+// outputs of the noise_args kernel (params -> arguments; categorical: one probability per value).
+struct NoiseDraw {
+  Distribution dist = Distribution::Normal;
+  std::size_t first_arg = 0;
+  std::size_t arg_count = 0;
+};
+
 struct Program {
   std::string model_name;
   Layout layout;
   Function init, observe, step;
+  Function noise_args;
+  std::vector<NoiseDraw> noise_draws;  // one per noise element
+  std::int64_t horizon = 0;
+  double discount = 1.0;
 };
 
 // Removes instructions whose results nothing uses and renumbers values in order of definition.

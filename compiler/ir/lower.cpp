@@ -52,7 +52,7 @@ struct Offsets {
 
 class Lowerer {
  public:
-  Lowerer(const Model& m, Program& p, Diagnostics& diags) : m_(m), p_(p), diags_(diags) {}
+  Lowerer(const CheckedModel& m, Program& p, Diagnostics& diags) : m_(m), p_(p), diags_(diags) {}
 
   bool run();
 
@@ -87,7 +87,7 @@ class Lowerer {
 
   Builder& b() { return *k_.b; }
 
-  const Model& m_;
+  const CheckedModel& m_;
   Program& p_;
   Diagnostics& diags_;
   Kernel k_;
@@ -710,6 +710,39 @@ bool Lowerer::run() {
     }
     layout.obs = p_.observe.output_names;
   }
+  // noise_args: the arguments of each noise element's distribution, from params alone.
+  p_.noise_args.name = "noise_args";
+  p_.noise_args.kind = Kind::NoiseArgs;
+  {
+    Builder builder(p_.noise_args);
+    k_ = Kernel{&builder, false, nullptr, nullptr};
+    for (const auto& n : m_.noises) {
+      std::vector<LVal> args;
+      for (const auto& a : n.decl->args) args.push_back(expr(*a));
+      auto count = static_cast<std::size_t>(elements(n.symbol->type.dims));
+      for (std::size_t i = 0; i < count; ++i) {
+        NoiseDraw draw;
+        draw.dist = n.dist;
+        draw.first_arg = p_.noise_args.outputs.size();
+        if (n.dist == Distribution::Categorical) {
+          // probs: [K] shared by every element, or [dims..., K] per element.
+          const LVal& probs = args[0];
+          auto k = static_cast<std::size_t>(n.symbol->type.cardinality);
+          std::size_t start = probs.size() == k ? 0 : i * k;
+          for (std::size_t j = 0; j < k; ++j) p_.noise_args.outputs.push_back(real(probs, start + j));
+        } else {
+          for (const auto& a : args) p_.noise_args.outputs.push_back(real(a, i));
+        }
+        draw.arg_count = p_.noise_args.outputs.size() - draw.first_arg;
+        for (std::size_t j = 0; j < draw.arg_count; ++j)
+          p_.noise_args.output_names.push_back(layout.noise[p_.noise_draws.size()] + ".arg" + std::to_string(j));
+        p_.noise_draws.push_back(draw);
+      }
+    }
+  }
+  p_.horizon = m_.horizon;
+  p_.discount = m_.discount;
+
   // step: next state and cost.
   p_.step.name = "step";
   p_.step.kind = Kind::Step;
@@ -732,12 +765,12 @@ bool Lowerer::run() {
 
 }  // namespace
 
-std::unique_ptr<Program> lower(const Model& model, Diagnostics& diags) {
+std::unique_ptr<Program> lower(const CheckedModel& model, Diagnostics& diags) {
   auto program = std::make_unique<Program>();
   program->model_name = model.name;
   Lowerer lowerer(model, *program, diags);
   if (!lowerer.run()) return nullptr;
-  for (Function* f : {&program->init, &program->observe, &program->step}) prune(*f);
+  for (Function* f : {&program->init, &program->observe, &program->step, &program->noise_args}) prune(*f);
   return program;
 }
 

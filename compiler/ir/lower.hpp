@@ -10,7 +10,7 @@
 namespace hpo::ir {
 
 // Returns null after reporting an error (only for models too large to lower).
-std::unique_ptr<Program> lower(const Model& model, Diagnostics& diags);
+std::unique_ptr<Program> lower(const CheckedModel& model, Diagnostics& diags);
 
 // Above this many instructions in one kernel, lowering stops with an error.
 inline constexpr std::size_t kMaxInstructions = 4'000'000;

@@ -36,9 +36,9 @@ inline constexpr std::int64_t kMaxUnrolledWork = 20'000'000;
 class Sema {
  public:
   Sema(SourceManager& sources, Diagnostics& diags, const CheckOptions& options)
-      : sources_(sources), diags_(diags), options_(options), model_(std::make_unique<Model>()) {}
+      : sources_(sources), diags_(diags), options_(options), model_(std::make_unique<CheckedModel>()) {}
 
-  std::unique_ptr<Model> run(FileId main);
+  std::unique_ptr<CheckedModel> run(FileId main);
 
   // ---- types.cpp
   ast::Type type_of(ast::Expr& e, Context ctx);
@@ -97,7 +97,7 @@ class Sema {
   SourceManager& sources_;
   Diagnostics& diags_;
   const CheckOptions& options_;
-  std::unique_ptr<Model> model_;
+  std::unique_ptr<CheckedModel> model_;
 
   std::map<std::string, ast::Symbol*> globals_;
   std::vector<std::map<std::string, ast::Symbol*>> scopes_;

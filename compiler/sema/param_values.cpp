@@ -11,13 +11,13 @@ namespace {
 
 using nlohmann::json;
 
-int find_param(const Model& model, const std::string& name) {
+int find_param(const CheckedModel& model, const std::string& name) {
   for (std::size_t i = 0; i < model.params.size(); ++i)
     if (model.params[i].symbol->name == name) return static_cast<int>(i);
   return -1;
 }
 
-std::string param_names(const Model& model) {
+std::string param_names(const CheckedModel& model) {
   if (model.params.empty()) return "the model has no params";
   std::string s = "the model's params: ";
   for (std::size_t i = 0; i < model.params.size(); ++i) s += (i ? ", " : "") + model.params[i].symbol->name;
@@ -64,7 +64,7 @@ bool flatten(const json& j, std::vector<std::int64_t>& shape, std::size_t depth,
   return true;
 }
 
-bool assign(const Model& model, const std::string& name, const json& value, ParamValues& values, Diagnostics& diags,
+bool assign(const CheckedModel& model, const std::string& name, const json& value, ParamValues& values, Diagnostics& diags,
             const std::string& where) {
   int index = find_param(model, name);
   if (index < 0) {
@@ -93,13 +93,13 @@ bool assign(const Model& model, const std::string& name, const json& value, Para
 
 }  // namespace
 
-ParamValues default_param_values(const Model& model) {
+ParamValues default_param_values(const CheckedModel& model) {
   ParamValues v;
   for (const auto& p : model.params) v.values.push_back(p.default_value.value_or(std::vector<double>{}));
   return v;
 }
 
-bool load_param_file(const Model& model, const std::string& path, ParamValues& values, SourceManager& sources,
+bool load_param_file(const CheckedModel& model, const std::string& path, ParamValues& values, SourceManager& sources,
                      Diagnostics& diags) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -135,7 +135,7 @@ bool load_param_file(const Model& model, const std::string& path, ParamValues& v
   return ok;
 }
 
-bool set_param(const Model& model, const std::string& assignment, ParamValues& values, Diagnostics& diags) {
+bool set_param(const CheckedModel& model, const std::string& assignment, ParamValues& values, Diagnostics& diags) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     diags.error_at("--set " + assignment, "expected NAME=VALUE, e.g. --set holding=2");
@@ -152,7 +152,7 @@ bool set_param(const Model& model, const std::string& assignment, ParamValues& v
   return assign(model, name, value, values, diags, "--set " + assignment);
 }
 
-bool require_all_params(const Model& model, const ParamValues& values, Diagnostics& diags) {
+bool require_all_params(const CheckedModel& model, const ParamValues& values, Diagnostics& diags) {
   bool ok = true;
   for (std::size_t i = 0; i < model.params.size(); ++i) {
     if (!values.values[i].empty()) continue;

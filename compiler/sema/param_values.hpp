@@ -12,17 +12,17 @@ struct ParamValues {
   std::vector<std::vector<double>> values;  // per param, row-major; empty when not given yet
 };
 
-ParamValues default_param_values(const Model& model);
+ParamValues default_param_values(const CheckedModel& model);
 
 // A JSON object mapping param names to numbers or nested arrays of the declared shape (a number
 // fills a whole array). Unknown names, wrong shapes and non-numbers are errors.
-bool load_param_file(const Model& model, const std::string& path, ParamValues& values, SourceManager& sources,
+bool load_param_file(const CheckedModel& model, const std::string& path, ParamValues& values, SourceManager& sources,
                      Diagnostics& diags);
 
 // "name=VALUE" where VALUE is a JSON number or array, e.g. holding=2 or mean=[4,5,6].
-bool set_param(const Model& model, const std::string& assignment, ParamValues& values, Diagnostics& diags);
+bool set_param(const CheckedModel& model, const std::string& assignment, ParamValues& values, Diagnostics& diags);
 
 // Errors for every param that has neither a default nor a given value.
-bool require_all_params(const Model& model, const ParamValues& values, Diagnostics& diags);
+bool require_all_params(const CheckedModel& model, const ParamValues& values, Diagnostics& diags);
 
 }  // namespace hpo

@@ -10,7 +10,7 @@ namespace {
 
 class Printer {
  public:
-  explicit Printer(const Model& m) : model_(m) {}
+  explicit Printer(const CheckedModel& m) : model_(m) {}
 
   std::string run() {
     const ast::File& main = *model_.files.front();
@@ -226,12 +226,12 @@ class Printer {
     }
   }
 
-  const Model& model_;
+  const CheckedModel& model_;
   std::ostringstream out_;
 };
 
 }  // namespace
 
-std::string print_ast(const Model& model, const SourceManager&) { return Printer(model).run(); }
+std::string print_ast(const CheckedModel& model, const SourceManager&) { return Printer(model).run(); }
 
 }  // namespace hpo

@@ -29,7 +29,7 @@ std::string describe(const ast::Symbol& sym) { return std::string(ast::spelling(
 
 std::string shape_str(const ast::Type& t) { return t.dims.empty() ? "a scalar" : "shape " + ast::dims_str(t.dims); }
 
-std::unique_ptr<Model> Sema::run(FileId main) {
+std::unique_ptr<CheckedModel> Sema::run(FileId main) {
   auto file = parse_file(sources_, main, diags_);
   if (!file) return nullptr;
   model_->main_file = main;
@@ -363,7 +363,7 @@ void Sema::check_model_items() {
 }  // namespace sema
 
 namespace {
-std::unique_ptr<Model> check_loaded(FileId id, SourceManager& sources, Diagnostics& diags, const CheckOptions& options) {
+std::unique_ptr<CheckedModel> check_loaded(FileId id, SourceManager& sources, Diagnostics& diags, const CheckOptions& options) {
   CheckOptions effective = options;
   if (effective.stdlib_dirs.empty()) effective.stdlib_dirs = default_stdlib_dirs();
   sema::Sema sema(sources, diags, effective);
@@ -371,7 +371,7 @@ std::unique_ptr<Model> check_loaded(FileId id, SourceManager& sources, Diagnosti
 }
 }  // namespace
 
-std::unique_ptr<Model> check_file(const std::string& path, SourceManager& sources, Diagnostics& diags,
+std::unique_ptr<CheckedModel> check_file(const std::string& path, SourceManager& sources, Diagnostics& diags,
                                   const CheckOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
@@ -388,7 +388,7 @@ std::unique_ptr<Model> check_file(const std::string& path, SourceManager& source
   return check_loaded(sources.add(path, buffer.str()), sources, diags, options);
 }
 
-std::unique_ptr<Model> check_source(const std::string& name, std::string text, SourceManager& sources,
+std::unique_ptr<CheckedModel> check_source(const std::string& name, std::string text, SourceManager& sources,
                                     Diagnostics& diags, const CheckOptions& options) {
   return check_loaded(sources.add(name, std::move(text)), sources, diags, options);
 }

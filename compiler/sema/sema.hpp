@@ -1,5 +1,5 @@
 // sema.hpp: checks a parsed model (names, constants, types, shapes, next-state coverage) and
-// returns it as a Model: the declarations with their resolved types and the typed step.
+// returns it as a CheckedModel: the declarations with their resolved types and the typed step.
 #pragma once
 
 #include <deque>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ast/ast.hpp"
+#include "ast/distribution.hpp"
 #include "ast/symbol.hpp"
 #include "support/diagnostics.hpp"
 
@@ -24,8 +25,6 @@ struct Value {
   double as_real(std::size_t i) const { return type.scalar == ast::Scalar::Int ? double(ints[i]) : reals[i]; }
 };
 
-enum class Distribution { Normal, Uniform, Poisson, Bernoulli, Categorical };
-const char* spelling(Distribution d);
 
 struct ConstInfo {
   const ast::Symbol* symbol;
@@ -53,7 +52,7 @@ struct NoiseInfo {
   Distribution dist = Distribution::Normal;
 };
 
-struct Model {
+struct CheckedModel {
   std::string name;
   bool is_module = false;   // a library file checked on its own
   FileId main_file = 0;
@@ -82,13 +81,13 @@ std::vector<std::string> default_stdlib_dirs();
 
 // Reads, parses and checks the file at path and everything it imports. Returns null after
 // reporting errors; never throws on bad input.
-std::unique_ptr<Model> check_file(const std::string& path, SourceManager& sources, Diagnostics& diags,
+std::unique_ptr<CheckedModel> check_file(const std::string& path, SourceManager& sources, Diagnostics& diags,
                                   const CheckOptions& options = {});
 // The same for source text held in memory; imports are searched relative to the current folder.
-std::unique_ptr<Model> check_source(const std::string& name, std::string text, SourceManager& sources,
+std::unique_ptr<CheckedModel> check_source(const std::string& name, std::string text, SourceManager& sources,
                                     Diagnostics& diags, const CheckOptions& options = {});
 
 // Prints the checked AST with types and positions (hpoc --emit=ast).
-std::string print_ast(const Model& model, const SourceManager& sources);
+std::string print_ast(const CheckedModel& model, const SourceManager& sources);
 
 }  // namespace hpo

@@ -13,7 +13,7 @@ struct Checked {
   std::unique_ptr<SourceManager> sources = std::make_unique<SourceManager>();
   std::ostringstream messages;
   std::unique_ptr<Diagnostics> diags;
-  std::unique_ptr<Model> model;
+  std::unique_ptr<CheckedModel> model;
 };
 
 inline std::unique_ptr<Checked> check(const std::string& text, const std::string& name = "test.hpo") {

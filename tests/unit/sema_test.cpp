@@ -10,7 +10,7 @@ using hpo::test::model_with;
 
 namespace {
 
-const ast::Expr& let_value(const Model& m, std::size_t i) {
+const ast::Expr& let_value(const CheckedModel& m, std::size_t i) {
   return *static_cast<const ast::LetStmt&>(*m.step->at(i)).value;
 }
 
@@ -54,7 +54,7 @@ TEST_CASE("expressions get types and shapes", "[sema]") {
                             "let h = max(x)\nlet i2 = relu(x - e)\nlet j = A[0]\nx' = a + b + d + g\ncost += c + h"));
   INFO(c->messages.str());
   REQUIRE(c->model);
-  const Model& m = *c->model;
+  const CheckedModel& m = *c->model;
   CHECK(let_value(m, 0).type.str() == "real[3]");
   CHECK(let_value(m, 1).type.str() == "real[3]");
   CHECK(let_value(m, 2).type.str() == "real");
@@ -74,7 +74,7 @@ TEST_CASE("constants and param defaults are folded at compile time", "[sema]") {
                             "x' = x"));
   INFO(c->messages.str());
   REQUIRE(c->model);
-  const Model& m = *c->model;
+  const CheckedModel& m = *c->model;
   auto const_of = [&](const std::string& name) {
     for (const auto& k : m.consts)
       if (k.symbol->name == name) return k.value;

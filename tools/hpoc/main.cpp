@@ -38,7 +38,7 @@ bool use_color(const std::string& mode) {
   return isatty(STDERR_FILENO) != 0;
 }
 
-std::string summary(const hpo::Model& m) {
+std::string summary(const hpo::CheckedModel& m) {
   auto count = [](const auto& table) {
     std::int64_t n = 0;
     for (const auto& info : table) n += info.symbol->type.elements();

@@ -1,0 +1,144 @@
+// hpo.hpp: the C++ API of hpoc: compile a .hpo model to native kernels, run batched
+// environments, and differentiate steps or whole stored trajectories.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hpo {
+
+namespace detail {
+struct ModelAccess;
+}
+
+struct CompileOptions {
+  std::vector<std::string> stdlib_dirs;  // searched for imports after the model's own folder
+  std::string params_file;               // JSON param values, as with --params
+  std::vector<std::string> sets;         // "name=value" overrides, as with --set
+  bool strict = false;                   // jumps that cannot be reformulated are errors
+  bool reformulate = true;               // rewrite jumps into hybrid form (generated gate actions)
+  int opt_level = 2;                     // LLVM optimization: 2 or 0
+};
+
+// Thrown by compile_* with every diagnostic, formatted as hpoc prints them.
+class CompileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A compiled model: its layout (names and sizes of every array), param values and JIT-compiled
+// kernels. Movable; its const methods may be called from several threads at once.
+class Model {
+ public:
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const std::string& name() const;
+  std::int64_t horizon() const;
+  double discount() const;
+
+  // Element names, row-major, e.g. "on_hand[2]". Generated gate actions are discrete actions.
+  const std::vector<std::string>& param_names() const;
+  const std::vector<std::string>& state_names() const;
+  const std::vector<std::string>& disc_names() const;
+  const std::vector<std::string>& cont_names() const;
+  const std::vector<std::string>& noise_names() const;
+  const std::vector<std::string>& obs_names() const;
+  const std::vector<std::int64_t>& disc_choices() const;
+  const std::vector<double>& cont_lower() const;  // -inf when unbounded
+  const std::vector<double>& cont_upper() const;  // +inf when unbounded
+  std::size_t num_state() const { return state_names().size(); }
+  std::size_t num_disc() const { return disc_names().size(); }
+  std::size_t num_cont() const { return cont_names().size(); }
+  std::size_t num_noise() const { return noise_names().size(); }
+  std::size_t num_obs() const { return obs_names().size(); }
+  std::size_t num_params() const { return param_names().size(); }
+
+  // Param values (flat, row-major). set_param takes a declared param's name and all its values
+  // (or one value for every element); throws std::invalid_argument on an unknown name, a wrong
+  // size or a non-finite value.
+  std::span<const double> params() const;
+  void set_param(const std::string& name, std::span<const double> values);
+  void set_param(const std::string& name, double value);
+
+  std::string analysis() const;  // the smooth/discrete split, as `hpoc analyze` prints it
+  double compile_seconds() const;
+
+  // Per-sample kernels (ABI of docs/pipeline.md). Adjoint outputs are added to (+=).
+  void init(std::span<const double> noise0, std::span<double> state) const;
+  void observe(std::span<const double> state, std::span<double> obs) const;
+  double step(std::span<const double> state, std::span<const std::int32_t> disc, std::span<const double> cont,
+              std::span<const double> noise, std::span<double> next_state) const;
+  void step_adjoint(std::span<const double> state, std::span<const std::int32_t> disc, std::span<const double> cont,
+                    std::span<const double> noise, std::span<const double> next_state_bar, double cost_bar,
+                    std::span<double> state_bar, std::span<double> cont_bar) const;
+  void observe_adjoint(std::span<const double> state, std::span<const double> obs_bar, std::span<double> state_bar) const;
+
+ private:
+  friend struct detail::ModelAccess;
+  friend class BatchEnv;
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parse, check, analyze, differentiate and JIT-compile. Throws CompileError.
+Model compile_file(const std::string& path, const CompileOptions& options = {});
+Model compile_string(const std::string& source, const std::string& name = "model.hpo",
+                     const CompileOptions& options = {});
+
+struct BatchEnvOptions {
+  std::int64_t batch = 1;
+  std::uint64_t seed = 0;
+  bool record = true;  // keep what backward() needs (states, actions, noise of every step)
+};
+
+// B copies of a model's environment stepped together. Arrays are structure-of-arrays: element i
+// of sample b is at [i * batch + b]. Sample b draws its noise from its own stream of `seed`, so
+// results do not depend on how work is split across threads. Not thread-safe itself; use one
+// BatchEnv per thread (they may share one Model).
+class BatchEnv {
+ public:
+  BatchEnv(const Model& model, BatchEnvOptions options);
+
+  void reset(std::uint64_t seed);  // draws the reset noise, runs init, clears the trajectory
+  // One step of every sample; disc is [num_disc x batch], cont [num_cont x batch]. Discrete values
+  // outside their range throw std::out_of_range.
+  void step(std::span<const std::int32_t> disc, std::span<const double> cont);
+
+  std::int64_t batch() const { return batch_; }
+  std::int64_t t() const { return t_; }
+  std::span<const double> state() const { return state_; }
+  std::span<const double> observation() const { return obs_; }
+  std::span<const double> cost() const { return cost_; }  // of the last step, per sample
+  std::span<const double> noise() const { return noise_; }  // drawn for the last step
+
+  // The adjoint of the stored trajectory (needs record): given dL/dcost_t ([t()][batch], row t
+  // for step t) and optionally dL/dobs_t ([t() + 1][num_obs x batch], observations before step t
+  // and after the last), returns dL/dcont_t ([t()][num_cont x batch]) and dL/dstate_0.
+  struct Gradients {
+    std::vector<double> cont;
+    std::vector<double> initial_state;
+  };
+  Gradients backward(std::span<const double> cost_bar, std::span<const double> obs_bar = {}) const;
+
+ private:
+  void draw_noise(std::vector<double>& out);
+
+  const Model* model_;
+  std::int64_t batch_;
+  bool record_;
+  std::int64_t t_ = 0;
+  std::vector<std::uint64_t> rng_;  // four words of xoshiro256** state per sample
+  std::vector<double> noise_args_;
+  std::vector<double> state_, obs_, cost_, noise_, next_;
+  std::vector<double> states_, conts_, noises_;  // recorded, step after step
+  std::vector<std::int32_t> discs_;
+};
+
+}  // namespace hpo

@@ -1,0 +1,110 @@
+// batch_env.cpp: hpo::BatchEnv: batched reset and step through the JIT's SoA kernels, noise from
+// one random stream per sample, and the adjoint of a recorded trajectory.
+#include <algorithm>
+
+#include "ir/interpreter.hpp"
+#include "runtime/model.hpp"
+#include "runtime/random.hpp"
+
+namespace hpo {
+
+BatchEnv::BatchEnv(const Model& model, BatchEnvOptions options)
+    : model_(&model), batch_(options.batch), record_(options.record) {
+  if (batch_ < 1) throw std::invalid_argument("a BatchEnv needs a batch of at least 1");
+  rng_.resize(static_cast<std::size_t>(batch_) * 4);
+  reset(options.seed);
+}
+
+void BatchEnv::draw_noise(std::vector<double>& out) {
+  const auto& draws = model_->impl_->program->noise_draws;
+  const auto n = static_cast<std::size_t>(batch_);
+  out.resize(draws.size() * n);
+  for (std::size_t b = 0; b < n; ++b) {
+    runtime::Xoshiro rng(&rng_[b * 4]);
+    for (std::size_t i = 0; i < draws.size(); ++i)
+      out[i * n + b] = runtime::draw(draws[i].dist, noise_args_.data() + draws[i].first_arg, draws[i].arg_count, rng);
+  }
+}
+
+void BatchEnv::reset(std::uint64_t seed) {
+  const Model::Impl& m = *model_->impl_;
+  // Params may have changed since the last reset: the distributions follow them.
+  noise_args_ = ir::interpret(m.program->noise_args, {m.params, {}, {}, {}, {}});
+  for (std::size_t b = 0; b < static_cast<std::size_t>(batch_); ++b) runtime::Xoshiro::seed(&rng_[b * 4], seed, b);
+  const auto n = static_cast<std::size_t>(batch_);
+  std::vector<double> noise0;
+  draw_noise(noise0);
+  state_.assign(model_->num_state() * n, 0.0);
+  next_.assign(model_->num_state() * n, 0.0);
+  obs_.assign(model_->num_obs() * n, 0.0);
+  cost_.assign(n, 0.0);
+  m.kernels->init_batch(batch_, m.params.data(), noise0.data(), state_.data());
+  m.kernels->observe_batch(batch_, m.params.data(), state_.data(), obs_.data());
+  states_.clear();
+  conts_.clear();
+  noises_.clear();
+  discs_.clear();
+  t_ = 0;
+}
+
+void BatchEnv::step(std::span<const std::int32_t> disc, std::span<const double> cont) {
+  const Model::Impl& m = *model_->impl_;
+  const auto n = static_cast<std::size_t>(batch_);
+  if (disc.size() != model_->num_disc() * n || cont.size() != model_->num_cont() * n)
+    throw std::invalid_argument("step needs " + std::to_string(model_->num_disc() * n) + " discrete and " +
+                                std::to_string(model_->num_cont() * n) + " continuous values (num x batch), got " +
+                                std::to_string(disc.size()) + " and " + std::to_string(cont.size()));
+  const auto& choices = model_->disc_choices();
+  for (std::size_t i = 0; i < choices.size(); ++i)
+    for (std::size_t b = 0; b < n; ++b) {
+      std::int32_t d = disc[i * n + b];
+      if (d < 0 || d >= choices[i])
+        throw std::out_of_range("discrete action " + model_->disc_names()[i] + " of sample " + std::to_string(b) +
+                                " is " + std::to_string(d) + "; it takes 0.." + std::to_string(choices[i] - 1));
+    }
+  draw_noise(noise_);
+  m.kernels->step_batch(batch_, m.params.data(), state_.data(), disc.data(), cont.data(), noise_.data(), next_.data(),
+                        cost_.data());
+  if (record_) {
+    states_.insert(states_.end(), state_.begin(), state_.end());
+    discs_.insert(discs_.end(), disc.begin(), disc.end());
+    conts_.insert(conts_.end(), cont.begin(), cont.end());
+    noises_.insert(noises_.end(), noise_.begin(), noise_.end());
+  }
+  std::swap(state_, next_);
+  m.kernels->observe_batch(batch_, m.params.data(), state_.data(), obs_.data());
+  ++t_;
+}
+
+BatchEnv::Gradients BatchEnv::backward(std::span<const double> cost_bar, std::span<const double> obs_bar) const {
+  if (!record_) throw std::logic_error("backward needs a BatchEnv made with record = true");
+  const Model::Impl& m = *model_->impl_;
+  const auto n = static_cast<std::size_t>(batch_);
+  const std::size_t S = model_->num_state(), C = model_->num_cont(), D = model_->num_disc(), N = model_->num_noise(),
+                    O = model_->num_obs(), T = static_cast<std::size_t>(t_);
+  if (cost_bar.size() != T * n)
+    throw std::invalid_argument("backward needs one cost adjoint per step and sample (" + std::to_string(T * n) +
+                                "), got " + std::to_string(cost_bar.size()));
+  if (!obs_bar.empty() && obs_bar.size() != (T + 1) * O * n)
+    throw std::invalid_argument("backward's observation adjoints need (steps + 1) x num_obs x batch = " +
+                                std::to_string((T + 1) * O * n) + " values, got " + std::to_string(obs_bar.size()));
+  Gradients g;
+  g.cont.assign(T * C * n, 0.0);
+  std::vector<double> state_bar(S * n, 0.0), earlier(S * n, 0.0);
+  if (!obs_bar.empty())
+    m.kernels->observe_adj_batch(batch_, m.params.data(), state_.data(), obs_bar.data() + T * O * n, state_bar.data());
+  for (std::size_t t = T; t-- > 0;) {
+    std::fill(earlier.begin(), earlier.end(), 0.0);
+    const double* state_t = states_.data() + t * S * n;
+    if (!obs_bar.empty())
+      m.kernels->observe_adj_batch(batch_, m.params.data(), state_t, obs_bar.data() + t * O * n, earlier.data());
+    m.kernels->step_adj_batch(batch_, m.params.data(), state_t, discs_.data() + t * D * n, conts_.data() + t * C * n,
+                              noises_.data() + t * N * n, state_bar.data(), cost_bar.data() + t * n, earlier.data(),
+                              g.cont.data() + t * C * n);
+    std::swap(state_bar, earlier);
+  }
+  g.initial_state = std::move(state_bar);
+  return g;
+}
+
+}  // namespace hpo

@@ -1,0 +1,74 @@
+// random.hpp: per-sample random streams (xoshiro256**, seeded through splitmix64) and the draws
+// of each noise distribution, so that sample b of a seed always sees the same numbers.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+
+#include "ast/distribution.hpp"
+
+namespace hpo::runtime {
+
+inline std::uint64_t splitmix64(std::uint64_t& x) {
+  std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// A view of four words of state; a UniformRandomBitGenerator for <random>'s distributions.
+class Xoshiro {
+ public:
+  using result_type = std::uint64_t;
+  explicit Xoshiro(std::uint64_t* s) : s_(s) {}
+  static constexpr result_type min() { return 0; }
+  static constexpr result_type max() { return ~result_type{0}; }
+
+  static void seed(std::uint64_t* s, std::uint64_t seed, std::uint64_t stream) {
+    std::uint64_t x = seed ^ (0xD1B54A32D192ED03ull * (stream + 1));
+    for (int i = 0; i < 4; ++i) s[i] = splitmix64(x);
+  }
+
+  result_type operator()() {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+
+  double uniform01() { return static_cast<double>((*this)() >> 11) * 0x1.0p-53; }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t* s_;
+};
+
+// One draw; args as laid out by the noise_args kernel (categorical: unnormalized probabilities).
+inline double draw(Distribution dist, const double* args, std::size_t count, Xoshiro& rng) {
+  switch (dist) {
+    case Distribution::Normal: return args[0] + args[1] * std::normal_distribution<double>(0.0, 1.0)(rng);
+    case Distribution::Uniform: return args[0] + (args[1] - args[0]) * rng.uniform01();
+    case Distribution::Poisson:
+      return args[0] > 0 ? static_cast<double>(std::poisson_distribution<std::int64_t>(args[0])(rng)) : 0.0;
+    case Distribution::Bernoulli: return rng.uniform01() < args[0] ? 1.0 : 0.0;
+    case Distribution::Categorical: {
+      double total = 0;
+      for (std::size_t k = 0; k < count; ++k) total += args[k];
+      double u = rng.uniform01() * total, acc = 0;
+      for (std::size_t k = 0; k < count; ++k) {
+        acc += args[k];
+        if (u < acc) return static_cast<double>(k);
+      }
+      return static_cast<double>(count - 1);
+    }
+  }
+  return 0;
+}
+
+}  // namespace hpo::runtime
