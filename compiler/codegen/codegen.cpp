@@ -218,11 +218,13 @@ struct Param {
   std::int64_t count = 0;  // Bar and outputs: elements
 };
 
-// Declares `name` (and `name_batch`) with the given array parameters and emits f into both.
+// Emits f as `name_batch` (a loop over the samples), and `name` as a call of it with n = 1: in
+// structure-of-arrays layout one sample is the per-sample layout, and compiling each kernel body
+// once halves the time spent in LLVM.
 void emit_kernel(llvm::Module& m, const std::string& name, const ir::Function& f, const std::vector<Param>& params) {
   llvm::LLVMContext& ctx = m.getContext();
   llvm::IRBuilder<> b(ctx);
-  for (bool batched : {false, true}) {
+  for (bool batched : {true, false}) {
     std::vector<llvm::Type*> types;
     if (batched) types.push_back(b.getInt64Ty());
     for (std::size_t i = 0; i < params.size(); ++i) types.push_back(b.getPtrTy());
@@ -249,10 +251,14 @@ void emit_kernel(llvm::Module& m, const std::string& name, const ir::Function& f
     auto* entry = llvm::BasicBlock::Create(ctx, "entry", fn);
     b.SetInsertPoint(entry);
     if (!batched) {
-      KernelEmitter(m, f, arrays, b, nullptr, nullptr).emit();
+      llvm::Function* batch = m.getFunction(name + "_batch");
+      std::vector<llvm::Value*> args{b.getInt64(1)};
+      for (auto& arg : fn->args()) args.push_back(&arg);
+      b.CreateCall(batch, args);
       b.CreateRetVoid();
       continue;
     }
+    fn->addFnAttr(llvm::Attribute::NoInline);
     // for (sample = 0; sample < n; ++sample) kernel(sample)
     llvm::Value* n = fn->getArg(0);
     auto* header = llvm::BasicBlock::Create(ctx, "loop", fn);
