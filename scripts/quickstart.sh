@@ -8,3 +8,5 @@ for model in examples/*.hpo; do
   ./build/tools/hpoc/hpoc check "$model"
 done
 ./build/tools/hpoc/hpoc check examples/switched_lqr.hpo --params examples/switched_lqr_params.json
+./build/tools/hpoc/hpoc analyze examples/inventory.hpo
+./build/examples/simulate
