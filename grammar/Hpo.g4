@@ -110,6 +110,8 @@ REAL_LIT : DIGITS '.' DIGITS EXPONENT?
          | DIGITS EXPONENT
          ;
 INT_LIT  : DIGITS ;
+// `1.` (not `1..n`): no rule accepts it, so the parser reports it with a hint.
+INCOMPLETE_REAL : DIGITS '.' {_input->LA(1) != '.'}? ;
 fragment DIGITS   : [0-9]+ ;
 fragment EXPONENT : [eE] [+-]? DIGITS ;
 

@@ -363,7 +363,11 @@ LVal Lowerer::binary(const ast::BinaryExpr& e) {
         case BinaryOp::Add: out.ints.push_back(x + y); break;
         case BinaryOp::Sub: out.ints.push_back(x - y); break;
         case BinaryOp::Mul: out.ints.push_back(x * y); break;
-        case BinaryOp::Mod: out.ints.push_back(y == -1 ? 0 : ((x % y) + y) % y); break;
+        case BinaryOp::Mod: {
+          std::int64_t r = y == -1 ? 0 : x % y;
+          out.ints.push_back(r != 0 && ((r < 0) != (y < 0)) ? r + y : r);
+          break;
+        }
         default: break;
       }
     }

@@ -100,7 +100,11 @@ std::string describe_expected(const antlr4::dfa::Vocabulary& vocab, const antlr4
   return out;
 }
 
+// Thrown from the error listener to abandon a parse that cannot recover usefully.
+struct StopParsing {};
+
 // Turns ANTLR's messages into short ones in our words, reported at the offending token.
+// Nesting beyond the limit, or too many errors in one file, ends the parse.
 class SyntaxErrorListener : public antlr4::BaseErrorListener {
  public:
   SyntaxErrorListener(Diagnostics& diags, FileId file) : diags_(diags), file_(file) {}
@@ -116,13 +120,18 @@ class SyntaxErrorListener : public antlr4::BaseErrorListener {
       diags_.error(loc, "unterminated /* comment");
       return;
     }
+    if (offending != nullptr && offending->getType() == HpoLexer::INCOMPLETE_REAL) {
+      diags_.error(loc, "a real literal needs digits after the '.': write " + offending->getText() + "0");
+      stop_if_too_many();
+      return;
+    }
     if (error) {
       try {
         std::rethrow_exception(error);
       } catch (const antlr4::FailedPredicateException&) {
-        diags_.error(loc, "nesting is too deep (more than " + std::to_string(HpoParser::kMaxNesting) +
-                              " levels); split the expression with let");
-        return;
+        diags_.error(loc, "nesting is too deep here (the parser's limit is " + std::to_string(HpoParser::kMaxNesting) +
+                              " levels); split it up, e.g. with let");
+        throw StopParsing{};
       } catch (...) {
       }
     }
@@ -140,7 +149,18 @@ class SyntaxErrorListener : public antlr4::BaseErrorListener {
     } else {
       diags_.error(loc, "unexpected " + found + "; expected " + expected);
     }
+    stop_if_too_many();
   }
+
+  // Recovery from badly broken input can go on for long; a few dozen errors say enough.
+  void stop_if_too_many() {
+    if (++count_ >= kMaxSyntaxErrors || diags_.too_many()) throw StopParsing{};
+  }
+
+ private:
+  static constexpr int kMaxSyntaxErrors = 25;
+  int count_ = 0;
+ public:
 
  private:
   Diagnostics& diags_;
@@ -434,12 +454,30 @@ std::unique_ptr<ast::File> parse_file(const SourceManager& sources, FileId id, D
   lexer.removeErrorListeners();
   lexer.addErrorListener(&listener);
   antlr4::CommonTokenStream tokens(&lexer);
+  // Brackets nested beyond any sensible model are refused before parsing: ANTLR's recovery
+  // from them can take very long.
+  tokens.fill();
+  int depth = 0;
+  for (antlr4::Token* token : tokens.getTokens()) {
+    const std::string text = token->getType() == antlr4::Token::EOF ? "" : token->getText();
+    if (text == "(" || text == "[" || text == "{") {
+      if (++depth > kMaxBracketDepth) {
+        diags.error({id, static_cast<std::uint32_t>(token->getLine()), static_cast<std::uint32_t>(token->getCharPositionInLine() + 1)},
+                    "brackets are nested too deeply (more than " + std::to_string(kMaxBracketDepth) + " levels)");
+        return nullptr;
+      }
+    } else if (text == ")" || text == "]" || text == "}") {
+      depth = std::max(0, depth - 1);
+    }
+  }
   HpoParser parser(&tokens);
   parser.removeErrorListeners();
   parser.addErrorListener(&listener);
   HpoParser::FileContext* tree = nullptr;
   try {
     tree = parser.file();
+  } catch (const StopParsing&) {
+    return nullptr;
   } catch (const std::exception& e) {
     // The runtime's recovery should never throw; if it does, say so instead of crashing.
     diags.error_at(file.path, std::string("internal parser error: ") + e.what());

@@ -14,5 +14,7 @@ std::unique_ptr<ast::File> parse_file(const SourceManager& sources, FileId file,
 
 // Input larger than this is refused before lexing (bytes).
 inline constexpr std::size_t kMaxSourceBytes = 16u << 20;
+// Brackets ( [ { nested deeper than this are refused before parsing.
+inline constexpr int kMaxBracketDepth = 100;
 
 }  // namespace hpo

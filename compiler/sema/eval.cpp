@@ -122,13 +122,26 @@ std::optional<double> Sema::const_real(ast::Expr& e, Context ctx, const std::str
   return v->as_real(0);
 }
 
+// Work is counted in values produced (and products of a matrix product), so that a small text
+// cannot ask for an unbounded amount of computation.
+bool Sema::charge_work(std::int64_t amount, SourceLoc loc) {
+  work_ += amount;
+  if (work_ <= kMaxUnrolledWork) return true;
+  if (!work_exceeded_)
+    diags_.error(loc, "the model is too large to check (more than " + std::to_string(kMaxUnrolledWork) +
+                          " values computed at compile time after unrolling loops and arrays)");
+  work_exceeded_ = true;
+  return false;
+}
+
 std::optional<Value> Sema::eval(const ast::Expr& e, Env& env) {
-  if (e.type.is_error()) return std::nullopt;
-  if (++work_ > kMaxUnrolledWork) {
-    if (!work_exceeded_) diags_.error(e.loc, "the model is too large to check after unrolling loops and arrays");
-    work_exceeded_ = true;
-    return std::nullopt;
-  }
+  if (e.type.is_error() || !charge_work(1, e.loc)) return std::nullopt;
+  auto v = eval_node(e, env);
+  if (v && !charge_work(static_cast<std::int64_t>(v->size()), e.loc)) return std::nullopt;
+  return v;
+}
+
+std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
   switch (e.kind) {
     case ast::ExprKind::IntLit: return scalar_int(static_cast<const ast::IntLit&>(e).value);
     case ast::ExprKind::RealLit: return Value{Type::real(), {}, {static_cast<const ast::RealLit&>(e).value}};
@@ -217,6 +230,7 @@ std::optional<Value> Sema::eval(const ast::Expr& e, Env& env) {
         std::size_t m = da.size() == 2 ? static_cast<std::size_t>(da[0]) : 1;
         std::size_t k = static_cast<std::size_t>(da.back());
         std::size_t p = db.size() == 2 ? static_cast<std::size_t>(db[1]) : 1;
+        if (!charge_work(static_cast<std::int64_t>(m * k * p), e.loc)) return std::nullopt;
         for (std::size_t i = 0; i < m; ++i)
           for (std::size_t j = 0; j < p; ++j) {
             double acc = 0;
@@ -238,7 +252,8 @@ std::optional<Value> Sema::eval(const ast::Expr& e, Env& env) {
                 diags_.error(e.loc, "integer modulo by zero");
                 return std::nullopt;
               }
-              r = (y == -1) ? 0 : ((x % y) + y) % y;
+              r = (y == -1) ? 0 : x % y;
+              if (r != 0 && ((r < 0) != (y < 0))) r += y;  // the sign of the divisor, like div's floor
               break;
             default: break;
           }

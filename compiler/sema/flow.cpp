@@ -74,16 +74,7 @@ class FlowChecker {
   }
 
  private:
-  bool charge(SourceLoc loc) {
-    if (++sema_.work_ > kMaxUnrolledWork) {
-      if (!sema_.work_exceeded_)
-        diags_.error(loc, "the model is too large to check after unrolling loops (more than " +
-                              std::to_string(kMaxUnrolledWork) + " steps of work)");
-      sema_.work_exceeded_ = true;
-      return false;
-    }
-    return true;
-  }
+  bool charge(SourceLoc loc) { return sema_.charge_work(1, loc); }
 
   void stmt(const ast::Stmt& s) {
     if (!charge(s.loc)) return;
@@ -211,6 +202,12 @@ class FlowChecker {
   // it is read, and only the taken side of a compile-time condition is looked at.
   void expr(const ast::Expr& e) {
     if (sema_.work_exceeded_) return;
+    // Integers are compile-time values: evaluating them here reports division by zero and
+    // overflow before lowering would compute them.
+    if (e.type.scalar == ast::Scalar::Int && e.is_static && !e.type.is_error()) {
+      sema_.eval(e, env_);
+      return;
+    }
     switch (e.kind) {
       case ast::ExprKind::Name: {
         const auto& n = static_cast<const ast::NameRef&>(e);

@@ -48,6 +48,8 @@ class Sema {
   // ---- eval.cpp: values of typed expressions known at compile time; report and return
   // nullopt where they are not.
   std::optional<Value> eval(const ast::Expr& e, Env& env);
+  std::optional<Value> eval_node(const ast::Expr& e, Env& env);
+  bool charge_work(std::int64_t amount, SourceLoc loc);
   std::optional<std::int64_t> const_int(ast::Expr& e, Context ctx, const std::string& what);
   std::optional<double> const_real(ast::Expr& e, Context ctx, const std::string& what);
   const Value* const_value(const ast::Symbol* sym);

@@ -39,6 +39,9 @@ std::optional<std::string> Sema::find_module(const std::string& dotted, const as
   relative += ".hpo";
   std::vector<std::string> roots;
   roots.push_back(fs::path(sources_.file(from.file).path).parent_path().string());
+  // A module may import its siblings by their full dotted name, from the model's folder.
+  std::string main_root = fs::path(sources_.file(model_->main_file).path).parent_path().string();
+  if (main_root != roots.front()) roots.push_back(main_root);
   for (const auto& d : options_.stdlib_dirs) roots.push_back(d);
   for (const auto& root : roots) {
     std::error_code ec;

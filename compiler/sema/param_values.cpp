@@ -2,6 +2,7 @@
 #include "sema/param_values.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -101,6 +102,11 @@ ParamValues default_param_values(const CheckedModel& model) {
 
 bool load_param_file(const CheckedModel& model, const std::string& path, ParamValues& values, SourceManager& sources,
                      Diagnostics& diags) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    diags.error_at(path, "is a directory, not a params file");
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     diags.error_at(path, "cannot open params file");
@@ -125,6 +131,9 @@ bool load_param_file(const CheckedModel& model, const std::string& path, ParamVa
     if (auto pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
     diags.error({id, line, column}, "invalid JSON: " + what);
     return false;
+  } catch (const json::exception& e) {
+    diags.error_at(path, std::string("invalid JSON value: ") + e.what());
+    return false;
   }
   if (!doc.is_object()) {
     diags.error_at(path, "a params file is a JSON object mapping param names to values");
@@ -145,8 +154,8 @@ bool set_param(const CheckedModel& model, const std::string& assignment, ParamVa
   json value;
   try {
     value = json::parse(assignment.substr(eq + 1));
-  } catch (const json::parse_error&) {
-    diags.error_at("--set " + assignment, "the value must be a number or a JSON array of numbers");
+  } catch (const json::exception&) {
+    diags.error_at("--set " + assignment, "the value must be a finite number or a JSON array of them");
     return false;
   }
   return assign(model, name, value, values, diags, "--set " + assignment);

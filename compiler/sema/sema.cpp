@@ -35,7 +35,11 @@ std::unique_ptr<CheckedModel> Sema::run(FileId main) {
   model_->main_file = main;
   model_->name = file->name;
   model_->is_module = file->is_module;
-  if (!file->has_header) diags_.error({main, 1, 1}, "a model file starts with 'model NAME' (a library file with 'module NAME')");
+  if (!file->has_header) {
+    // Without a header nothing else about the file can be judged fairly.
+    diags_.error({main, 1, 1}, "a model file starts with 'model NAME' (a library file with 'module NAME')");
+    return nullptr;
+  }
   std::error_code ec;
   loaded_[std::filesystem::weakly_canonical(sources_.file(main).path, ec).string()] = main;
   ast::File& main_file = *file;

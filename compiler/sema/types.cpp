@@ -184,7 +184,7 @@ Type Sema::type_name(ast::NameRef& e, Context ctx) {
       return Type::error();
     }
     if (ctx != Context::Step) {
-      diags_.error(e.loc, "next state '" + e.name + "'' can only be used in step");
+      diags_.error(e.loc, "next state " + e.name + "' can only be used in step");
       return Type::error();
     }
   }
@@ -432,13 +432,14 @@ Type Sema::type_comprehension(ast::Comprehension& e, Context ctx) {
   if (!lo_value || !hi_value) return Type::error();
   e.lo_value = lo_value->ints[0];
   e.hi_value = hi_value->ints[0];
+  std::int64_t span = 0;
+  if (e.hi_value > e.lo_value && (__builtin_sub_overflow(e.hi_value, e.lo_value, &span) || span > kMaxArrayElements)) {
+    diags_.error(e.loc, "comprehension range is too large");
+    return Type::error();
+  }
   if (e.hi_value <= e.lo_value) {
     diags_.error(e.loc, "comprehension range " + std::to_string(e.lo_value) + ".." + std::to_string(e.hi_value) +
                             " is empty");
-    return Type::error();
-  }
-  if (e.hi_value - e.lo_value > kMaxArrayElements) {
-    diags_.error(e.loc, "comprehension range is too large");
     return Type::error();
   }
   scopes_.emplace_back();
@@ -577,7 +578,7 @@ Type Sema::type_builtin(ast::CallExpr& e, Context ctx) {
       auto n = eval(*e.args[0], env);
       if (!n) return Type::error();
       std::int64_t size = n->ints[0];
-      if (size < 1 || size * size > kMaxArrayElements) {
+      if (size < 1 || size > kMaxArrayElements / size) {
         diags_.error(e.args[0]->loc, "eye(" + std::to_string(size) + ") has an invalid size");
         return Type::error();
       }
@@ -687,8 +688,9 @@ void Sema::check_fn(const ast::FnDecl& cfn) {
   };
   for (auto& p : fn.params) {
     auto t = resolve_type(p.type, "parameter '" + p.name + "'");
-    if (!t) { ok = false; continue; }
-    p.symbol = declare_local(ast::SymbolKind::FnParam, p.name, p.loc, *t, false, true);
+    if (!t) ok = false;
+    // Declared even when its type failed, so its uses do not add "unknown name" errors.
+    p.symbol = declare_local(ast::SymbolKind::FnParam, p.name, p.loc, t ? *t : Type::error(), false, true);
     if (!p.symbol) ok = false;
   }
   for (auto& let : fn.lets) {

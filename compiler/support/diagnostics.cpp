@@ -69,19 +69,24 @@ void Diagnostics::print(const Diagnostic& d) {
   if (!d.loc.valid() || d.loc.file >= sources_.size()) return;
 
   std::string_view line = sources_.file(d.loc.file).line_text(d.loc.line);
-  // Long lines (minified or generated input) are cut so the message stays readable.
-  constexpr std::size_t kMaxShown = 200;
-  std::string shown;
-  std::string caret;
+  // Long lines (minified or generated input) are shown as a window around the caret.
+  constexpr std::uint32_t kContext = 80;
+  const std::uint32_t first = d.loc.column > kContext ? d.loc.column - kContext : 1;
+  const std::uint32_t last = d.loc.column + kContext;
+  std::string shown = first > 1 ? "..." : "";
+  std::string caret = first > 1 ? "   " : "";
   std::uint32_t column = 1;
-  for (std::size_t i = 0; i < line.size() && shown.size() < kMaxShown; ++i) {
+  for (std::size_t i = 0; i < line.size() && column <= last; ++i) {
     char c = line[i];
     bool starts_code_point = !is_utf8_continuation(c);
-    if (starts_code_point && column < d.loc.column) caret += (c == '\t' ? '\t' : ' ');
-    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
-    shown += c;
+    if (column >= first) {
+      if (starts_code_point && column < d.loc.column) caret += (c == '\t' ? '\t' : ' ');
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
+      shown += c;
+    }
     if (starts_code_point) ++column;
   }
+  if (column > last && column <= line.size()) shown += "...";
   out_ << shown << '\n' << caret << (color_ ? "\033[1;32m" : "") << '^' << reset << '\n';
 }
 

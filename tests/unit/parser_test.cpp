@@ -124,7 +124,20 @@ TEST_CASE("bad bytes, huge literals and deep nesting give errors, not crashes", 
 
   auto deep = parse("module m\nconst a = " + std::string(5000, '(') + "1" + std::string(5000, ')') + "\n");
   CHECK_FALSE(deep->file);
-  CHECK(deep->messages.str().find("nesting is too deep") != std::string::npos);
+  CHECK(deep->messages.str().find("p.hpo:2:111: error: brackets are nested too deeply") != std::string::npos);
+  CHECK(deep->diags.error_count() == 1);
+
+  std::string minus;
+  for (int i = 0; i < 3000; ++i) minus += "- ";
+  auto unary = parse("module m\nconst a = " + minus + "1\n");
+  CHECK_FALSE(unary->file);
+  CHECK(unary->messages.str().find("nesting is too deep here") != std::string::npos);
+  CHECK(unary->diags.error_count() == 1);  // the parse stops there instead of recovering at length
+
+  auto trailing_dot = parse("module m\nconst a = 1. + 2\nconst r = [i for i in 0..3]\n");
+  CHECK(trailing_dot->messages.str().find("p.hpo:2:11: error: a real literal needs digits after the '.': write 1.0") !=
+        std::string::npos);
+  CHECK(trailing_dot->diags.error_count() == 1);  // `0..3` is still a range
 
   std::string chain = "module m\nconst a = 1";
   for (int i = 0; i < 5000; ++i) chain += " + 1";

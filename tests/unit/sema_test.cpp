@@ -180,7 +180,15 @@ TEST_CASE("imports: stdlib modules, missing modules and cycles", "[sema][import]
 TEST_CASE("unrolling has a budget", "[sema]") {
   auto huge = check(model_with("state x = 0.0", "x' = x\nfor i in 0..5000 { for j in 0..5000 { cost += 1.0 } }"));
   CHECK_FALSE(huge->model);
-  CHECK(has_message(*huge, "too large to check after unrolling"));
+  CHECK(has_message(*huge, "too large to check"));
+  auto big_constant = check(model_with("param B[1024, 1024] = eye(1024) @ eye(1024) @ eye(1024)\nstate x = 0.0", "x' = x"));
+  CHECK_FALSE(big_constant->model);
+  CHECK(has_message(*big_constant, "too large to check"));
+  auto division = check(model_with("state x = 0.0", "x' = x\ncost += div(1, 0)"));
+  CHECK(has_message(*division, "integer division by zero"));
+  auto modulo = check(model_with("param w[3] = 1.0\nstate x = 0.0", "x' = x + w[1 % 9223372036854775807] + real(-7 % 3)"));
+  INFO(modulo->messages.str());
+  CHECK(modulo->model);
 }
 
 TEST_CASE("comparisons do not chain, but a bool times a number is a number", "[sema]") {

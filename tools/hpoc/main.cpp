@@ -201,7 +201,12 @@ int run_with_large_stack(int argc, char** argv) {
   pthread_t thread;
   auto body = [](void* p) -> void* {
     auto* c = static_cast<Call*>(p);
-    c->result = run(c->argc, c->argv);
+    try {
+      c->result = run(c->argc, c->argv);
+    } catch (const std::exception& e) {
+      std::cerr << "hpoc: internal error: " << e.what() << '\n';
+      c->result = 3;
+    }
     return nullptr;
   };
   if (pthread_create(&thread, &attr, body, &call) != 0) return run(argc, argv);
