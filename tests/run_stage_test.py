@@ -55,7 +55,12 @@ def run_error(args):
     if proc.returncode != 1:
         print(f"expected exit code 1 (errors reported), got {proc.returncode}\n{proc.stdout}{proc.stderr}")
         return 1
-    check = subprocess.run([args.filecheck, args.file, "--dump-input=fail"], input=proc.stderr,
+    return filecheck(args, proc.stderr)
+
+
+def filecheck(args, text):
+    """Matches text against the test file's CHECK lines; 0 when they match."""
+    check = subprocess.run([args.filecheck, args.file, "--dump-input=fail"], input=text,
                            capture_output=True, text=True)
     if check.returncode != 0:
         print(check.stdout + check.stderr)
@@ -70,12 +75,7 @@ def run_check(args):
     if proc.returncode != 0:
         print(f"hpoc exited with {proc.returncode}\n{proc.stderr}")
         return 1
-    check = subprocess.run([args.filecheck, args.file, "--dump-input=fail"], input=proc.stdout,
-                           capture_output=True, text=True)
-    if check.returncode != 0:
-        print(check.stdout + check.stderr)
-        return 1
-    return 0
+    return filecheck(args, proc.stdout)
 
 
 def main():

@@ -7,6 +7,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "ast/int_math.hpp"
 #include "ir/builder.hpp"
 
 namespace hpo::ir {
@@ -363,11 +364,7 @@ LVal Lowerer::binary(const ast::BinaryExpr& e) {
         case BinaryOp::Add: out.ints.push_back(x + y); break;
         case BinaryOp::Sub: out.ints.push_back(x - y); break;
         case BinaryOp::Mul: out.ints.push_back(x * y); break;
-        case BinaryOp::Mod: {
-          std::int64_t r = y == -1 ? 0 : x % y;
-          out.ints.push_back(r != 0 && ((r < 0) != (y < 0)) ? r + y : r);
-          break;
-        }
+        case BinaryOp::Mod: out.ints.push_back(floor_mod(x, y)); break;
         default: break;
       }
     }
@@ -538,10 +535,7 @@ LVal Lowerer::call(const ast::CallExpr& e) {
       return out;
     }
     case Builtin::Div: {
-      std::int64_t x = args[0].ints[0], y = args[1].ints[0];
-      std::int64_t q = x / y;
-      if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
-      return int_value(q);
+      return int_value(floor_div(args[0].ints[0], args[1].ints[0]));
     }
     case Builtin::None: break;
   }

@@ -4,6 +4,7 @@
 #include <limits>
 #include <sstream>
 
+#include "ast/int_math.hpp"
 #include "sema/internal.hpp"
 
 namespace hpo::sema {
@@ -252,8 +253,7 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
                 diags_.error(e.loc, "integer modulo by zero");
                 return std::nullopt;
               }
-              r = (y == -1) ? 0 : x % y;
-              if (r != 0 && ((r < 0) != (y < 0))) r += y;  // the sign of the divisor, like div's floor
+              r = floor_mod(x, y);
               break;
             default: break;
           }
@@ -412,9 +412,7 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
             out.ints[0] = -x;
             return out;
           }
-          std::int64_t q = x / y;
-          if ((x % y != 0) && ((x < 0) != (y < 0))) --q;  // floor, not truncation
-          out.ints[0] = q;
+          out.ints[0] = floor_div(x, y);
           return out;
         }
         case Builtin::None: break;

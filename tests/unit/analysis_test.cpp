@@ -58,14 +58,10 @@ step {
 }  // namespace
 
 TEST_CASE("the inventory example: order regimes, kinks, no jump", "[analysis]") {
-  SourceManager sources;
-  std::ostringstream messages;
-  Diagnostics diags(sources, messages);
-  CheckOptions options;
-  options.stdlib_dirs = {std::string(HPOC_SOURCE_DIR) + "/stdlib"};
-  auto model = check_file(std::string(HPOC_SOURCE_DIR) + "/examples/inventory.hpo", sources, diags, options);
-  REQUIRE(model);
-  auto program = ir::lower(*model, diags);
+  auto c = test::check_path("examples/inventory.hpo");
+  REQUIRE(c->model);
+  Diagnostics& diags = *c->diags;
+  auto program = ir::lower(*c->model, diags);
   auto report = analysis::analyze(*program, diags);
   CHECK(count(report, analysis::Class::Regime, "if") == 6);  // placed and the fixed cost, per store
   CHECK(count(report, analysis::Class::Kink, "relu") == 6);
@@ -75,15 +71,10 @@ TEST_CASE("the inventory example: order regimes, kinks, no jump", "[analysis]") 
 }
 
 TEST_CASE("the switched LQR example: K regimes through the mode index", "[analysis]") {
-  SourceManager sources;
-  std::ostringstream messages;
-  Diagnostics diags(sources, messages);
-  CheckOptions options;
-  options.stdlib_dirs = {std::string(HPOC_SOURCE_DIR) + "/stdlib"};
-  auto model = check_file(std::string(HPOC_SOURCE_DIR) + "/examples/switched_lqr.hpo", sources, diags, options);
-  REQUIRE(model);
-  auto program = ir::lower(*model, diags);
-  auto report = analysis::analyze(*program, diags);
+  auto c = test::check_path("examples/switched_lqr.hpo");
+  REQUIRE(c->model);
+  auto program = ir::lower(*c->model, *c->diags);
+  auto report = analysis::analyze(*program, *c->diags);
   CHECK(report.discrete == std::vector<std::string>{"mode : choice(3)"});
   CHECK(count(report, analysis::Class::Regime, "index") > 0);
   CHECK(count(report, analysis::Class::Kink, "max") == 4);  // clamp's lower side, per state element

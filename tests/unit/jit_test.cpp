@@ -68,14 +68,11 @@ std::vector<T> soa(const std::vector<std::vector<T>>& samples) {
 }
 
 void check_model_file(const std::string& path, codegen::OptLevel level) {
-  SourceManager sources;
-  std::ostringstream messages;
-  Diagnostics diags(sources, messages);
-  CheckOptions options;
-  options.stdlib_dirs = {std::string(HPOC_SOURCE_DIR) + "/stdlib"};
-  auto model = check_file(path, sources, diags, options);
-  INFO(path << "\n" << messages.str());
-  REQUIRE(model);
+  auto c = test::check_path(path);
+  INFO(path << "\n" << c->messages.str());
+  REQUIRE(c->model);
+  auto& model = c->model;
+  Diagnostics& diags = *c->diags;
   auto program = ir::lower(*model, diags);
   REQUIRE(program);
   analysis::analyze(*program, diags);

@@ -21,14 +21,10 @@ bool has_message(const test::Checked& c, const std::string& text) {
 }  // namespace
 
 TEST_CASE("the inventory example checks and its tables are filled", "[sema]") {
-  SourceManager sources;
-  std::ostringstream messages;
-  Diagnostics diags(sources, messages);
-  CheckOptions options;
-  options.stdlib_dirs = {std::string(HPOC_SOURCE_DIR) + "/stdlib"};
-  auto m = check_file(std::string(HPOC_SOURCE_DIR) + "/examples/inventory.hpo", sources, diags, options);
-  INFO(messages.str());
-  REQUIRE(m);
+  auto c = test::check_path("examples/inventory.hpo");
+  INFO(c->messages.str());
+  REQUIRE(c->model);
+  const auto& m = c->model;
   CHECK(m->name == "inventory");
   CHECK(m->horizon == 50);
   CHECK(m->discount == 1.0);
