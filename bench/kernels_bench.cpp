@@ -85,19 +85,23 @@ struct Batch {
   }
 };
 
+enum class Work { Step, Adjoint, Both };
+
 template <typename Hand>
-void run(benchmark::State& st, const std::string& example, bool jit, bool adjoint) {
+void run(benchmark::State& st, const std::string& example, bool jit, Work work) {
+  const bool forward = work != Work::Adjoint, adjoint = work != Work::Step;
   Compiled& c = model(example);
   Batch b(c.program->layout, st.range(0));
   const double* p = c.params.data();
   for (auto _ : st) {
     if (jit) {
-      c.kernels->step_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
+      if (forward)
+        c.kernels->step_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
       if (adjoint)
         c.kernels->step_adj_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next_bar.data(),
                                   b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data());
     } else {
-      Hand::step(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
+      if (forward) Hand::step(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
       if (adjoint)
         Hand::step_adj(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next_bar.data(),
                        b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data());
@@ -160,20 +164,21 @@ int check() {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--check") == 0) return check();
+  const std::pair<Work, const char*> kinds[] = {{Work::Step, "step"}, {Work::Adjoint, "adjoint"}, {Work::Both, "step+adjoint"}};
   for (std::int64_t batch : {1, 256, 4096}) {
-    for (bool adjoint : {false, true}) {
-      const char* kind = adjoint ? "step+adjoint" : "step";
+    for (const auto& [work, kind] : kinds) {
+      Work w = work;
       benchmark::RegisterBenchmark((std::string("inventory/jit/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", true, adjoint); })
+                                   [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", true, w); })
           ->Arg(batch);
       benchmark::RegisterBenchmark((std::string("inventory/hand/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", false, adjoint); })
+                                   [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", false, w); })
           ->Arg(batch);
       benchmark::RegisterBenchmark((std::string("lqr/jit/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", true, adjoint); })
+                                   [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", true, w); })
           ->Arg(batch);
       benchmark::RegisterBenchmark((std::string("lqr/hand/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", false, adjoint); })
+                                   [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", false, w); })
           ->Arg(batch);
     }
   }

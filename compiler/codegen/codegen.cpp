@@ -177,6 +177,14 @@ class KernelEmitter {
         values_[inst.results[0]] = op(inst);
         continue;
       }
+      // Regions that compute nothing only choose between values that exist already: a select
+      // chooses the same way without a branch (the kinks' adjoints are of this form).
+      if (inst.regions[0]->insts.empty() && inst.regions[1]->insts.empty()) {
+        for (std::size_t i = 0; i < inst.results.size(); ++i)
+          values_[inst.results[i]] = b_.CreateSelect(values_[inst.operands[0]], values_[inst.regions[0]->yields[i]],
+                                                     values_[inst.regions[1]->yields[i]]);
+        continue;
+      }
       llvm::Function* fn = b_.GetInsertBlock()->getParent();
       auto* then_bb = llvm::BasicBlock::Create(b_.getContext(), "then", fn);
       auto* else_bb = llvm::BasicBlock::Create(b_.getContext(), "else", fn);
