@@ -94,7 +94,13 @@ void run(benchmark::State& st, const std::string& example, bool jit, Work work) 
   Batch b(c.program->layout, st.range(0));
   const double* p = c.params.data();
   for (auto _ : st) {
-    if (jit) {
+    if (jit && b.n == 1) {
+      // One sample: the per-sample kernels, as Model::step and step_adjoint call them.
+      if (forward) c.kernels->step(p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
+      if (adjoint)
+        c.kernels->step_adj(p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next_bar.data(),
+                            b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data());
+    } else if (jit) {
       if (forward)
         c.kernels->step_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
       if (adjoint)
