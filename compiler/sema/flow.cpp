@@ -309,10 +309,10 @@ void Sema::check_flow(const ast::Block& step, SourceLoc step_loc) {
   checker.run(step, step_loc);
 }
 
-void Sema::check_indices(const ast::Expr& e, Env& env) {
-  // Outside step there are no next states; the same walk range-checks constant indices.
+void Sema::check_compile_time(const ast::Expr& e) {
+  // Outside step there are no next states; the same walk range-checks constant indices and
+  // evaluates compile-time integers.
   FlowChecker checker(*this, false);
-  (void)env;
   checker.expr(e);
 }
 

@@ -57,7 +57,7 @@ class Sema {
 
   // ---- flow.cpp: the step unrolled with its loop variables known.
   void check_flow(const ast::Block& step, SourceLoc step_loc);
-  void check_indices(const ast::Expr& e, Env& env);
+  void check_compile_time(const ast::Expr& e);
 
  private:
   friend class FlowChecker;

@@ -144,7 +144,6 @@ void Sema::declare_globals() {
   // Modules first so that a clash names the model's declaration as the redefinition.
   for (std::size_t f = model_->files.size(); f-- > 0;) {
     ast::File& file = *model_->files[f];
-    bool is_main = f == 0;
     for (auto& decl : file.decls) {
       using ast::DeclKind;
       using ast::SymbolKind;
@@ -163,7 +162,6 @@ void Sema::declare_globals() {
       }
       ast::Symbol* sym = declare_global(kind, decl->name, decl->loc, decl.get());
       if (!sym) continue;
-      (void)is_main;
       switch (decl->kind) {
         case DeclKind::Param:
           sym->index = static_cast<int>(model_->params.size());

@@ -142,8 +142,7 @@ void Sema::check_declarations() {
       diags_.error(decl.init->loc, "state '" + s.symbol->name + "' has " + shape_str(s.symbol->type) +
                                        " but its initial value has " + shape_str(t));
     } else {
-      Env env;
-      check_indices(*decl.init, env);
+      check_compile_time(*decl.init);
     }
   }
 }
@@ -307,8 +306,7 @@ void Sema::check_model_items() {
       } else if (!t.is_numeric()) {
         diags_.error(e->loc, "an observation must be real, not " + t.str());
       } else {
-        Env env;
-        check_indices(*e, env);
+        check_compile_time(*e);
         model_->observe.push_back(e.get());
       }
     }

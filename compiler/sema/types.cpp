@@ -722,9 +722,8 @@ void Sema::check_fn(const ast::FnDecl& cfn) {
   }
   if (ok && result.scalar == Scalar::Int) result = Type::real(result.dims);
   if (ok) {
-    Env env;
-    for (auto& let : fn.lets) check_indices(*let->value, env);
-    check_indices(*fn.result, env);
+    for (auto& let : fn.lets) check_compile_time(*let->value);
+    check_compile_time(*fn.result);
   }
   scopes_ = std::move(saved_scopes);
   in_fn_scope_ = saved_in_fn;
