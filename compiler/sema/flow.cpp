@@ -1,6 +1,9 @@
 // flow.cpp: checks that need the step unrolled: every state element gets exactly one next value
 // on every path, a next state is read only after it is given, and constant indices are in range.
+#include <algorithm>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "sema/internal.hpp"
 
@@ -157,7 +160,7 @@ class FlowChecker {
         if (!v) { ok = false; return {}; }
         std::int64_t i = v->ints[0];
         if (i < 0 || i >= dims[k]) {
-          diags_.error(indices[k]->loc, "index " + std::to_string(i) + " is out of range for dimension " +
+          out_of_range(indices[k]->loc, "index " + std::to_string(i) + " is out of range for dimension " +
                                             std::to_string(k + 1) + " of '" + sym.name + "' (size " +
                                             std::to_string(dims[k]) + ")");
           ok = false;
@@ -236,7 +239,7 @@ class FlowChecker {
           if (i < 0 || i >= size) {
             const ast::NameRef* name =
                 ix.base->kind == ast::ExprKind::Name ? static_cast<const ast::NameRef*>(ix.base.get()) : nullptr;
-            diags_.error(ix.indices[k]->loc, "index " + std::to_string(i) + " is out of range for dimension " +
+            out_of_range(ix.indices[k]->loc, "index " + std::to_string(i) + " is out of range for dimension " +
                                                  std::to_string(k + 1) + (name ? " of '" + name->name + "'" : "") +
                                                  " (size " + std::to_string(size) + ")");
           }
@@ -284,6 +287,21 @@ class FlowChecker {
   }
 
  private:
+  // Said once per place, naming the loop iteration where it first happens.
+  void out_of_range(SourceLoc loc, const std::string& message) {
+    if (!reported_.insert({loc.file, loc.line, loc.column}).second) return;
+    std::vector<std::pair<SourceLoc, std::string>> loops;
+    for (const auto& [sym, value] : env_.values)
+      if (sym->kind == ast::SymbolKind::LoopVar && value.type.scalar == ast::Scalar::Int)
+        loops.push_back({sym->loc, sym->name + " = " + std::to_string(value.ints[0])});
+    std::sort(loops.begin(), loops.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.line, a.first.column) < std::tie(b.first.line, b.first.column);
+    });
+    std::string where;
+    for (const auto& [loc_of_var, text] : loops) where += (where.empty() ? "" : ", ") + text;
+    diags_.error(loc, message + (where.empty() ? "" : " when " + where));
+  }
+
   void require_given(const ast::Symbol& sym, const std::vector<ast::ExprPtr>& indices, SourceLoc loc) {
     if (sym.index < 0 || next_.flags.empty()) return;
     bool ok = true;
@@ -302,6 +320,7 @@ class FlowChecker {
   Diagnostics& diags_;
   Env env_;
   NextStates next_;
+  std::set<std::tuple<FileId, std::uint32_t, std::uint32_t>> reported_;
 };
 
 void Sema::check_flow(const ast::Block& step, SourceLoc step_loc) {
