@@ -111,6 +111,7 @@ class Sema {
   std::unordered_map<const ast::Symbol*, Progress> param_progress_;
   std::unordered_map<const ast::Symbol*, std::optional<Value>> param_values_;
   std::unordered_map<const ast::FnDecl*, Progress> fn_progress_;
+  std::vector<const ast::FnDecl*> fn_stack_;  // functions being checked, outermost first
   std::unordered_map<const ast::Decl*, ast::Symbol*> decl_symbol_;
   std::int64_t work_ = 0;  // unrolled statements and comprehension elements visited
   bool work_exceeded_ = false;

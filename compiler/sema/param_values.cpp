@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 namespace hpo {
@@ -117,8 +118,17 @@ bool load_param_file(const CheckedModel& model, const std::string& path, ParamVa
   FileId id = sources.add(path, buffer.str());
   const std::string& text = sources.file(id).text;
   json doc;
+  // A param named twice would silently keep the last value: refuse it instead.
+  std::set<std::string> names;
+  std::string duplicate;
+  auto note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && !names.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    doc = json::parse(text);
+    doc = json::parse(text, note_keys);
   } catch (const json::parse_error& e) {
     // Point at the byte the JSON parser stopped on.
     std::size_t offset = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
@@ -137,6 +147,10 @@ bool load_param_file(const CheckedModel& model, const std::string& path, ParamVa
   }
   if (!doc.is_object()) {
     diags.error_at(path, "a params file is a JSON object mapping param names to values");
+    return false;
+  }
+  if (!duplicate.empty()) {
+    diags.error_at(path, "param '" + duplicate + "' is given twice");
     return false;
   }
   bool ok = true;

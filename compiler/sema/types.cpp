@@ -664,13 +664,19 @@ void Sema::check_fn(const ast::FnDecl& cfn) {
   ast::Symbol* sym = it->second;
   if (auto p = fn_progress_.find(&fn); p != fn_progress_.end()) {
     if (p->second == Progress::InProgress) {
-      diags_.error(fn.loc, "function '" + fn.name + "' calls itself (recursion is not supported: steps are unrolled)");
+      // The functions being checked form the call path; the cycle starts where fn entered it.
+      std::string cycle;
+      auto first = std::find(fn_stack_.begin(), fn_stack_.end(), &fn);
+      for (auto f = first; f != fn_stack_.end(); ++f) cycle += (*f)->name + " -> ";
+      diags_.error(fn.loc, "function '" + fn.name + "' calls itself (" + cycle + fn.name +
+                               "); recursion is not supported: steps are unrolled");
       p->second = Progress::Done;
       sym->type = Type::error();
     }
     return;
   }
   fn_progress_[&fn] = Progress::InProgress;
+  fn_stack_.push_back(&fn);
   auto saved_scopes = std::move(scopes_);
   bool saved_in_fn = in_fn_scope_;
   scopes_.clear();
@@ -727,6 +733,7 @@ void Sema::check_fn(const ast::FnDecl& cfn) {
   }
   scopes_ = std::move(saved_scopes);
   in_fn_scope_ = saved_in_fn;
+  fn_stack_.pop_back();
   if (fn_progress_[&fn] == Progress::Done) return;  // recursion was reported inside
   fn_progress_[&fn] = Progress::Done;
   sym->type = ok ? result : Type::error();

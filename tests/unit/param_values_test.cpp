@@ -49,6 +49,8 @@ TEST_CASE("bad param values are errors that say what is wrong", "[params][error]
   CHECK(c->messages.str().find("unknown param 'B'") != std::string::npos);
   CHECK_FALSE(load_param_file(*c->model, write_temp("syntax.json", "{\n  \"A\": [1,\n}\n"), v, *c->sources, *c->diags));
   CHECK(c->messages.str().find("syntax.json:3:1: error: invalid JSON") != std::string::npos);
+  CHECK_FALSE(load_param_file(*c->model, write_temp("twice.json", R"({"A": 1, "A": 2})"), v, *c->sources, *c->diags));
+  CHECK(c->messages.str().find("param 'A' is given twice") != std::string::npos);
   CHECK_FALSE(set_param(*c->model, "A", v, *c->diags));
   CHECK_FALSE(set_param(*c->model, "A=\"text\"", v, *c->diags));
   CHECK(c->messages.str().find("expected a number or an array, found string") != std::string::npos);
