@@ -174,18 +174,15 @@ int main(int argc, char** argv) {
   for (std::int64_t batch : {1, 256, 4096}) {
     for (const auto& [work, kind] : kinds) {
       Work w = work;
-      benchmark::RegisterBenchmark((std::string("inventory/jit/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", true, w); })
-          ->Arg(batch);
-      benchmark::RegisterBenchmark((std::string("inventory/hand/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", false, w); })
-          ->Arg(batch);
-      benchmark::RegisterBenchmark((std::string("lqr/jit/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", true, w); })
-          ->Arg(batch);
-      benchmark::RegisterBenchmark((std::string("lqr/hand/") + kind).c_str(),
-                                   [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", false, w); })
-          ->Arg(batch);
+      for (bool jit : {true, false}) {
+        std::string how = std::string(jit ? "/jit/" : "/hand/") + kind;
+        benchmark::RegisterBenchmark(("inventory" + how).c_str(),
+                                     [=](benchmark::State& s) { run<bench::Inventory>(s, "inventory.hpo", jit, w); })
+            ->Arg(batch);
+        benchmark::RegisterBenchmark(("lqr" + how).c_str(),
+                                     [=](benchmark::State& s) { run<bench::SwitchedLqr>(s, "switched_lqr.hpo", jit, w); })
+            ->Arg(batch);
+      }
     }
   }
   benchmark::RegisterBenchmark("compile/inventory", [](benchmark::State& s) { BM_compile(s, "inventory.hpo"); })

@@ -288,11 +288,8 @@ Function adjoint(const Function& f, const ir::Layout& layout, const std::vector<
 AdjointProgram differentiate(const ir::Program& program) {
   AdjointProgram out;
   out.step_adj = adjoint(program.step, program.layout, {Wrt::State, Wrt::Cont}, "step_adj");
-  out.step_adj.kind = ir::Kind::StepAdjoint;
   out.observe_adj = adjoint(program.observe, program.layout, {Wrt::State}, "observe_adj");
-  out.observe_adj.kind = ir::Kind::ObserveAdjoint;
   out.init_adj = adjoint(program.init, program.layout, {Wrt::Param}, "init_adj");
-  out.init_adj.kind = ir::Kind::InitAdjoint;
   return out;
 }
 

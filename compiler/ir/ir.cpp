@@ -75,13 +75,6 @@ bool is_leaf(Op op) {
 
 namespace {
 
-std::size_t count(const Region& r) {
-  std::size_t n = r.insts.size();
-  for (const auto& inst : r.insts)
-    for (const auto& sub : inst.regions) n += count(*sub);
-  return n;
-}
-
 std::string number(double x) {
   char buffer[64];
   auto result = std::to_chars(buffer, buffer + sizeof buffer, x);
@@ -178,8 +171,6 @@ class Printer {
 };
 
 }  // namespace
-
-std::size_t Function::instruction_count() const { return count(body); }
 
 void clone_region(const Region& from, Region& into, Function& f, const std::vector<Ty>& from_types,
                   std::vector<ValueId>& rename) {

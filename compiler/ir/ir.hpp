@@ -57,13 +57,6 @@ struct Region {
   std::vector<ValueId> yields;  // the region's results, in the order of the If's results
 };
 
-// What an input or output array of a kernel holds, for printing and for the runtime.
-struct Slot {
-  std::string name;  // e.g. "on_hand[2]"
-};
-
-enum class Kind { Init, Observe, Step, NoiseArgs, StepAdjoint, ObserveAdjoint, InitAdjoint };
-
 // Clones a region's instructions (nested regions included) into `into`, giving every result a
 // fresh value of `f`; rename maps old values to new ones and learns the clones' results.
 void clone_region(const Region& from, Region& into, Function& f, const std::vector<Ty>& from_types,
@@ -71,7 +64,6 @@ void clone_region(const Region& from, Region& into, Function& f, const std::vect
 
 struct Function {
   std::string name;
-  Kind kind = Kind::Step;
   std::vector<Ty> value_types;  // indexed by ValueId
   Region body;
   std::vector<ValueId> outputs;           // flat; see output_names
@@ -81,7 +73,6 @@ struct Function {
     value_types.push_back(t);
     return static_cast<ValueId>(value_types.size() - 1);
   }
-  std::size_t instruction_count() const;
 };
 
 // The layouts of a model's flat arrays: element names in row-major order.

@@ -61,7 +61,6 @@ class Lowerer {
   // Kernel-building context.
   struct Kernel {
     Builder* b = nullptr;
-    bool init = false;  // noise read in init is the reset draw
     std::map<std::int64_t, ValueId>* next = nullptr;  // flat state index -> next value (step)
     ValueId* cost = nullptr;
   };
@@ -672,10 +671,9 @@ bool Lowerer::run() {
 
   // init: state from its initializers; noise read there is the reset draw.
   p_.init.name = "init";
-  p_.init.kind = Kind::Init;
   {
     Builder builder(p_.init);
-    k_ = Kernel{&builder, true, nullptr, nullptr};
+    k_ = Kernel{&builder, nullptr, nullptr};
     for (const auto& s : m_.states) {
       LVal v = expr(*s.decl->init);
       auto n = static_cast<std::size_t>(elements(s.symbol->type.dims));
@@ -687,10 +685,9 @@ bool Lowerer::run() {
   }
   // observe: the listed expressions, or all state.
   p_.observe.name = "observe";
-  p_.observe.kind = Kind::Observe;
   {
     Builder builder(p_.observe);
-    k_ = Kernel{&builder, false, nullptr, nullptr};
+    k_ = Kernel{&builder, nullptr, nullptr};
     if (m_.observe_all_state) {
       for (std::size_t i = 0; i < layout.state.size(); ++i) {
         p_.observe.outputs.push_back(builder.leaf(Op::State, Ty::F64, static_cast<std::int64_t>(i)));
@@ -710,10 +707,9 @@ bool Lowerer::run() {
   }
   // noise_args: the arguments of each noise element's distribution, from params alone.
   p_.noise_args.name = "noise_args";
-  p_.noise_args.kind = Kind::NoiseArgs;
   {
     Builder builder(p_.noise_args);
-    k_ = Kernel{&builder, false, nullptr, nullptr};
+    k_ = Kernel{&builder, nullptr, nullptr};
     for (const auto& n : m_.noises) {
       std::vector<LVal> args;
       for (const auto& a : n.decl->args) args.push_back(expr(*a));
@@ -743,12 +739,11 @@ bool Lowerer::run() {
 
   // step: next state and cost.
   p_.step.name = "step";
-  p_.step.kind = Kind::Step;
   {
     Builder builder(p_.step);
     std::map<std::int64_t, ValueId> next;
     ValueId cost = kNoValue;
-    k_ = Kernel{&builder, false, &next, &cost};
+    k_ = Kernel{&builder, &next, &cost};
     block(*m_.step);
     if (cost == kNoValue) cost = builder.const_f(0.0);
     for (std::size_t i = 0; i < layout.state.size(); ++i) {

@@ -232,6 +232,6 @@ class Printer {
 
 }  // namespace
 
-std::string print_ast(const CheckedModel& model, const SourceManager&) { return Printer(model).run(); }
+std::string print_ast(const CheckedModel& model) { return Printer(model).run(); }
 
 }  // namespace hpo

@@ -88,6 +88,6 @@ std::unique_ptr<CheckedModel> check_source(const std::string& name, std::string 
                                     Diagnostics& diags, const CheckOptions& options = {});
 
 // Prints the checked AST with types and positions (hpoc --emit=ast).
-std::string print_ast(const CheckedModel& model, const SourceManager& sources);
+std::string print_ast(const CheckedModel& model);
 
 }  // namespace hpo

@@ -30,7 +30,6 @@ void Diagnostics::error_at(std::string where, std::string message) {
   Diagnostic d{Severity::Error, {}, std::move(where), std::move(message)};
   ++errors_;
   print(d);
-  all_.push_back(std::move(d));
 }
 
 void Diagnostics::report(Severity severity, SourceLoc loc, std::string message) {
@@ -52,7 +51,6 @@ void Diagnostics::report(Severity severity, SourceLoc loc, std::string message) 
   }
   Diagnostic d{severity, loc, {}, std::move(message)};
   print(d);
-  all_.push_back(std::move(d));
 }
 
 void Diagnostics::print(const Diagnostic& d) {

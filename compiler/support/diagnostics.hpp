@@ -43,7 +43,6 @@ class Diagnostics {
   bool too_many() const { return errors_ >= max_errors_; }
   void set_max_errors(std::size_t n) { max_errors_ = n; }
   void set_warnings_as_errors(bool on) { warnings_as_errors_ = on; }
-  const std::vector<Diagnostic>& all() const { return all_; }
 
  private:
   void print(const Diagnostic& d);
@@ -57,7 +56,6 @@ class Diagnostics {
   std::size_t max_errors_ = 50;
   bool said_too_many_ = false;
   std::set<std::tuple<FileId, std::uint32_t, std::uint32_t, std::string>> seen_;
-  std::vector<Diagnostic> all_;
 };
 
 }  // namespace hpo

@@ -73,7 +73,7 @@ int run_file(const std::string& path, const Options& opt, Command command) {
   for (const auto& s : opt.sets) ok = hpo::set_param(*model, s, params, diags) && ok;
   if (!ok) return 1;
   if (opt.emit == "ast") {
-    std::cout << hpo::print_ast(*model, sources);
+    std::cout << hpo::print_ast(*model);
     return diags.has_errors() ? 1 : 0;
   }
   if (model->is_module) {
