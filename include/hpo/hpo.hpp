@@ -92,10 +92,18 @@ Model compile_file(const std::string& path, const CompileOptions& options = {});
 Model compile_string(const std::string& source, const std::string& name = "model.hpo",
                      const CompileOptions& options = {});
 
+// A hash of every source file the model was compiled from (FNV-1a, 64 bits, hex), and the main
+// file's absolute path ("" for compile_string): what a checkpoint records of its model.
+std::string source_hash(const Model& model);
+const std::string& source_path(const Model& model);
+
 struct BatchEnvOptions {
   std::int64_t batch = 1;
   std::uint64_t seed = 0;
   bool record = true;  // keep what backward() needs (states, actions, noise of every step)
+  // Sample b draws from random stream first_stream + b of the seed: B environments of batch 1
+  // with first_stream 0..B-1 see exactly the scenarios of one environment of batch B.
+  std::uint64_t first_stream = 0;
 };
 
 // B copies of a model's environment stepped together. Arrays are structure-of-arrays: element i
@@ -117,6 +125,9 @@ class BatchEnv {
   std::span<const double> observation() const { return obs_; }
   std::span<const double> cost() const { return cost_; }  // of the last step, per sample
   std::span<const double> noise() const { return noise_; }  // drawn for the last step
+  std::span<const double> recorded_state(std::int64_t t) const;  // the state before step t (needs record)
+  std::span<const std::int32_t> recorded_disc(std::int64_t t) const;
+  std::span<const double> recorded_cont(std::int64_t t) const;
 
   // The adjoint of the stored trajectory (needs record): given dL/dcost_t ([t()][batch], row t
   // for step t) and optionally dL/dobs_t ([t() + 1][num_obs x batch], observations before step t
@@ -127,12 +138,26 @@ class BatchEnv {
   };
   Gradients backward(std::span<const double> cost_bar, std::span<const double> obs_bar = {}) const;
 
+  // The same adjoint one step at a time, for callers whose actions depend on the observations (a
+  // policy): sweep t = t()-1 down to 0. step_backward adds dL/dstate_t to state_bar and dL/dcont_t
+  // to cont_bar given dL/dstate_{t+1} and dL/dcost_t; observe_backward adds dL/dstate_t for
+  // dL/dobs_t (t in 0..t()). All arrays are [num x batch].
+  void step_backward(std::int64_t t, std::span<const double> next_state_bar, std::span<const double> cost_bar,
+                     std::span<double> state_bar, std::span<double> cont_bar) const;
+  void observe_backward(std::int64_t t, std::span<const double> obs_bar, std::span<double> state_bar) const;
+  // Recorded step t again with other discrete actions (same state, continuous actions and noise).
+  void replay_step(std::int64_t t, std::span<const std::int32_t> disc, std::span<double> next_state,
+                   std::span<double> cost) const;
+
  private:
   void draw_noise(std::vector<double>& out);
+  void check_disc(std::span<const std::int32_t> disc) const;
+  void check_recorded(std::int64_t t, std::int64_t last, const char* what) const;
 
   const Model* model_;
   std::int64_t batch_;
   bool record_;
+  std::uint64_t first_stream_;
   std::int64_t t_ = 0;
   std::vector<std::uint64_t> rng_;  // four words of xoshiro256** state per sample
   std::vector<double> noise_args_;
