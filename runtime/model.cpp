@@ -2,6 +2,8 @@
 #include "runtime/model.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <cmath>
 #include <functional>
 
@@ -20,13 +22,6 @@ void require_size(std::size_t got, std::size_t want, const char* what) {
 
 }  // namespace
 
-namespace detail {
-// What the compile functions need of Model's private parts.
-struct ModelAccess {
-  using Impl = Model::Impl;
-  static Model make(std::unique_ptr<Impl> impl) { return Model(std::move(impl)); }
-};
-}  // namespace detail
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -39,6 +34,7 @@ static Model compile(std::function<std::unique_ptr<CheckedModel>(SourceManager&,
   auto start = std::chrono::steady_clock::now();
   auto impl = std::make_unique<detail::ModelAccess::Impl>();
   impl->sources = std::make_unique<SourceManager>();
+  impl->options = options;
   std::ostringstream messages;
   Diagnostics diags(*impl->sources, messages);
   diags.set_warnings_as_errors(options.strict);
@@ -76,8 +72,12 @@ static Model compile(std::function<std::unique_ptr<CheckedModel>(SourceManager&,
 }
 
 Model compile_file(const std::string& path, const CompileOptions& options) {
-  return compile([&](SourceManager& s, Diagnostics& d, const CheckOptions& o) { return check_file(path, s, d, o); },
-                 options);
+  Model model = compile(
+      [&](SourceManager& s, Diagnostics& d, const CheckOptions& o) { return check_file(path, s, d, o); }, options);
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);
+  detail::ModelAccess::mutable_impl(model).file_path = error ? path : absolute.lexically_normal().string();
+  return model;
 }
 
 Model compile_string(const std::string& source, const std::string& name, const CompileOptions& options) {
@@ -118,6 +118,23 @@ void Model::set_param(const std::string& name, std::span<const double> values) {
   }
   throw std::invalid_argument("unknown param '" + name + "'");
 }
+
+std::string source_hash(const Model& model) {
+  const SourceManager& sources = *detail::ModelAccess::impl(model).sources;
+  std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a
+  auto mix = [&](std::string_view bytes) {
+    for (unsigned char c : bytes) hash = (hash ^ c) * 0x100000001b3ull;
+  };
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    mix(sources.file(static_cast<FileId>(i)).text);
+    mix(std::string_view("\0", 1));
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+const std::string& source_path(const Model& model) { return detail::ModelAccess::impl(model).file_path; }
 
 void Model::set_param(const std::string& name, double value) { set_param(name, std::span<const double>(&value, 1)); }
 

@@ -23,6 +23,18 @@ struct Model::Impl {
   std::vector<double> params;
   std::vector<std::size_t> param_offsets;  // per declared param, where its values start
   double compile_seconds = 0;
+  std::string file_path;  // absolute; empty for compile_string
+  CompileOptions options;  // as compiled, so a checkpoint can compile the same model again
 };
+
+namespace detail {
+// What the runtime's sources need of Model's private parts.
+struct ModelAccess {
+  using Impl = Model::Impl;
+  static Model make(std::unique_ptr<Impl> impl) { return Model(std::move(impl)); }
+  static const Impl& impl(const Model& model) { return *model.impl_; }
+  static Impl& mutable_impl(Model& model) { return *model.impl_; }
+};
+}  // namespace detail
 
 }  // namespace hpo
