@@ -43,6 +43,7 @@ class Xoshiro {
   }
 
   double uniform01() { return static_cast<double>((*this)() >> 11) * 0x1.0p-53; }
+  double open_uniform01() { return (static_cast<double>((*this)() >> 11) + 0.5) * 0x1.0p-53; }  // in (0, 1)
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -69,6 +70,17 @@ inline double draw(Distribution dist, const double* args, std::size_t count, Xos
     }
   }
   return 0;
+}
+
+}  // namespace hpo::runtime
+
+namespace hpo::runtime {
+
+// Box-Muller without a cached second value, so a draw depends only on the stream's position.
+inline double standard_normal(Xoshiro& rng) {
+  double u1 = 1.0 - rng.uniform01();  // (0, 1]
+  double u2 = rng.uniform01();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
 }  // namespace hpo::runtime

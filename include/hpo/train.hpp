@@ -1,0 +1,163 @@
+// train.hpp: training policies for a compiled model: the options of every estimator (HPO and the
+// baselines), the Trainer that runs iterations and keeps the best policy, and checkpoints that
+// evaluate and simulate a trained policy.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+
+#include "hpo/hpo.hpp"
+
+namespace hpo {
+
+enum class Algo {
+  HPO,           // pathwise through the simulator + score function for discrete choices, cross term kept
+  HPODecoupled,  // the same without the cross term (the log-probability term stops at the state)
+  PPO,           // clipped score function for a categorical x Gaussian policy, GAE critic
+  Reinforce,     // plain score function
+  GumbelST,      // straight-through Gumbel-softmax, pathwise only (biased)
+};
+enum class Baseline { Value, BatchMean };  // for the score-function terms of hpo and reinforce
+enum class Schedule { Constant, Linear, Cosine };
+
+// Names as the command line spells them ("hpo", "hpo-decoupled", "ppo", "reinforce", "gumbel-st";
+// "value", "batch-mean"; "constant", "linear", "cosine"). parse_* throw std::invalid_argument.
+std::string to_string(Algo algo);
+std::string to_string(Baseline baseline);
+std::string to_string(Schedule schedule);
+Algo parse_algo(const std::string& name);
+Baseline parse_baseline(const std::string& name);
+Schedule parse_schedule(const std::string& name);
+
+struct TrainOptions {
+  Algo algo = Algo::HPO;
+  std::int64_t iterations = 300;
+  std::int64_t batch = 256;          // episodes per iteration
+  std::int64_t horizon = 0;          // 0: the model's
+  double lr = 1e-3;                  // Adam, for the policy
+  double value_lr = 1e-3;            // Adam, for the value network
+  Schedule schedule = Schedule::Constant;
+  double grad_clip = 5.0;            // per group (discrete head, continuous head): max gradient norm; 0: off
+  std::vector<int> hidden = {64, 64};
+  bool gaussian = false;             // continuous head; ppo and reinforce always use a Gaussian
+  double init_log_std = 0.0;
+  Baseline baseline = Baseline::Value;
+  int value_epochs = 2;              // value fit per iteration (hpo, reinforce), in minibatch epochs
+  int sf_epochs = 0;                 // hpo: PPO-clipped epochs for the discrete head after each step
+  int epochs = 4;                    // ppo
+  int minibatches = 4;               // ppo and the sf / value epochs
+  double clip = 0.2;
+  double target_kl = 0.015;          // stop a batch's epochs past 1.5 x this KL; 0: never
+  double gae_lambda = 0.95;
+  double value_coef = 0.5;
+  double entropy_coef = 0.0;         // annealed linearly to entropy_final
+  double entropy_final = 0.0;
+  double temperature = 1.0;          // gumbel-st
+  std::uint64_t seed = 0;
+  int threads = 0;                   // 0: every core
+  std::uint64_t dev_seed = 1000, test_seed = 1001;  // training scenarios use seeds >= 2^63
+  std::int64_t dev_episodes = 1024, test_episodes = 1024;
+  std::int64_t eval_every = 10;      // dev evaluation every so many iterations (and at the end)
+  bool greedy_eval = true;           // evaluate the most likely choice and the Gaussian mean
+  std::string out_dir;               // metrics.csv, learning_curve.svg, policy.ckpt; empty: none
+};
+
+// What one iteration measured. Costs are mean sum_t discount^t cost_t per episode.
+struct IterationStats {
+  std::int64_t iteration = 0;
+  std::int64_t samples = 0;        // environment steps simulated so far (dev and test excluded)
+  double seconds = 0;              // wall time since training began
+  double train_cost = NAN;         // of this iteration's training batch
+  double dev_cost = NAN;           // when evaluated this iteration
+  double best_dev_cost = NAN;
+  double grad_norm = NAN;          // of the policy gradient before clipping
+  double entropy = NAN;            // of the discrete head, per step
+  double lr = NAN;
+};
+
+struct Evaluation {
+  double mean = NAN;
+  double ci95 = NAN;  // half-width of the 95% confidence interval: 1.96 sd / sqrt(n)
+  std::vector<double> episode_costs;
+};
+
+// Thrown when the model or the policy produces a value that is not finite; what() names the step,
+// episode and state element. Training has stopped; the last good checkpoint is kept.
+class TrainingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Checkpoint;
+
+class Trainer {
+ public:
+  // The model must outlive the trainer. Throws std::invalid_argument for bad options.
+  Trainer(const Model& model, TrainOptions options);
+  Trainer(Trainer&&) noexcept;
+  ~Trainer();
+
+  const TrainOptions& options() const;
+  // All remaining iterations; progress is called after each. Throws TrainingError.
+  void train(const std::function<void(const IterationStats&)>& progress = {});
+  IterationStats iterate();  // one iteration
+  const std::vector<IterationStats>& history() const;
+
+  // The current policy on `episodes` scenarios of `seed` (greedy as the options say).
+  Evaluation evaluate(std::uint64_t seed, std::int64_t episodes) const;
+  // One estimate, from `episodes` training scenarios of `seed`, of the gradient of the expected
+  // sum_t discount^t cost_t per episode with respect to the policy parameters, by the options'
+  // algorithm (hpo, hpo-decoupled, gumbel-st, reinforce). Changes nothing but, before the first
+  // iteration, the observation statistics (from a first batch, as the first iteration would).
+  std::vector<double> gradient(std::uint64_t seed, std::int64_t episodes);
+  std::span<double> parameters();
+  // The policy's probabilities and continuous actions, for tests and tools: for one observation,
+  // the log-probability of each choice per discrete component (concatenated) and the continuous
+  // action (the mean for a Gaussian head).
+  void act(std::span<const double> obs, std::span<const std::int32_t> disc, std::span<double> log_probs,
+           std::span<double> cont) const;
+
+  Checkpoint checkpoint() const;  // the current policy
+  const Checkpoint* best() const;   // the best by dev cost so far (null before the first dev evaluation)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A trained policy with what it was trained on: the model's path, a hash of its sources, the param
+// values and the options. Files are JSON, written to a temporary file and renamed into place.
+class Checkpoint {
+ public:
+  Checkpoint();
+  Checkpoint(const Checkpoint&);
+  Checkpoint& operator=(const Checkpoint&);
+  Checkpoint(Checkpoint&&) noexcept;
+  Checkpoint& operator=(Checkpoint&&) noexcept;
+  ~Checkpoint();
+
+  static Checkpoint load(const std::string& path);  // throws std::runtime_error naming the file
+  void save(const std::string& path) const;
+
+  const std::string& model_path() const;
+  const std::string& source_hash() const;
+  const TrainOptions& options() const;
+  std::int64_t iteration() const;
+  double dev_cost() const;
+
+  // Compiles the model it was trained on with the stored param values. Throws CompileError, or
+  // std::runtime_error when the sources changed since training (unless allow_changed).
+  Model compile_model(CompileOptions options = {}, bool allow_changed = false) const;
+  Evaluation evaluate(const Model& model, std::uint64_t seed, std::int64_t episodes, int threads = 0) const;
+  // Writes one CSV row per episode and step: episode, t, the state, the actions, the cost.
+  void simulate(const Model& model, std::uint64_t seed, std::int64_t episodes, std::ostream& csv) const;
+
+ private:
+  friend class Trainer;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hpo

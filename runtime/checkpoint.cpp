@@ -1,0 +1,324 @@
+// checkpoint.cpp: hpo::Checkpoint: a trained policy and what it was trained on, as JSON written
+// atomically; it compiles its model again, evaluates on held-out scenarios and writes trajectories.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "runtime/model.hpp"
+#include "runtime/parallel.hpp"
+#include "runtime/trainer_state.hpp"
+
+namespace hpo {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFormat = "hpoc-checkpoint";
+constexpr int kVersion = 1;
+
+struct Names {
+  const char* text;
+  int value;
+};
+constexpr Names kAlgos[] = {{"hpo", int(Algo::HPO)},
+                            {"hpo-decoupled", int(Algo::HPODecoupled)},
+                            {"ppo", int(Algo::PPO)},
+                            {"reinforce", int(Algo::Reinforce)},
+                            {"gumbel-st", int(Algo::GumbelST)}};
+constexpr Names kBaselines[] = {{"value", int(Baseline::Value)}, {"batch-mean", int(Baseline::BatchMean)}};
+constexpr Names kSchedules[] = {
+    {"constant", int(Schedule::Constant)}, {"linear", int(Schedule::Linear)}, {"cosine", int(Schedule::Cosine)}};
+
+template <std::size_t N>
+std::string name_of(const Names (&table)[N], int value) {
+  for (const auto& n : table)
+    if (n.value == value) return n.text;
+  return "?";
+}
+
+template <std::size_t N>
+int parse_name(const Names (&table)[N], const std::string& text, const char* what) {
+  std::string choices;
+  for (const auto& n : table) {
+    if (text == n.text) return n.value;
+    choices += std::string(choices.empty() ? "" : ", ") + n.text;
+  }
+  throw std::invalid_argument("unknown " + std::string(what) + " '" + text + "' (choose from " + choices + ")");
+}
+
+json options_to_json(const TrainOptions& o) {
+  return json{{"algo", to_string(o.algo)},
+              {"iterations", o.iterations},
+              {"batch", o.batch},
+              {"horizon", o.horizon},
+              {"lr", o.lr},
+              {"value_lr", o.value_lr},
+              {"schedule", to_string(o.schedule)},
+              {"grad_clip", o.grad_clip},
+              {"hidden", o.hidden},
+              {"gaussian", o.gaussian},
+              {"init_log_std", o.init_log_std},
+              {"baseline", to_string(o.baseline)},
+              {"value_epochs", o.value_epochs},
+              {"sf_epochs", o.sf_epochs},
+              {"epochs", o.epochs},
+              {"minibatches", o.minibatches},
+              {"clip", o.clip},
+              {"target_kl", o.target_kl},
+              {"gae_lambda", o.gae_lambda},
+              {"value_coef", o.value_coef},
+              {"entropy_coef", o.entropy_coef},
+              {"entropy_final", o.entropy_final},
+              {"temperature", o.temperature},
+              {"seed", o.seed},
+              {"threads", o.threads},
+              {"dev_seed", o.dev_seed},
+              {"test_seed", o.test_seed},
+              {"dev_episodes", o.dev_episodes},
+              {"test_episodes", o.test_episodes},
+              {"eval_every", o.eval_every},
+              {"greedy_eval", o.greedy_eval},
+              {"out_dir", o.out_dir}};
+}
+
+TrainOptions options_from_json(const json& j) {
+  TrainOptions o;
+  o.algo = parse_algo(j.at("algo").get<std::string>());
+  j.at("iterations").get_to(o.iterations);
+  j.at("batch").get_to(o.batch);
+  j.at("horizon").get_to(o.horizon);
+  j.at("lr").get_to(o.lr);
+  j.at("value_lr").get_to(o.value_lr);
+  o.schedule = parse_schedule(j.at("schedule").get<std::string>());
+  j.at("grad_clip").get_to(o.grad_clip);
+  j.at("hidden").get_to(o.hidden);
+  j.at("gaussian").get_to(o.gaussian);
+  j.at("init_log_std").get_to(o.init_log_std);
+  o.baseline = parse_baseline(j.at("baseline").get<std::string>());
+  j.at("value_epochs").get_to(o.value_epochs);
+  j.at("sf_epochs").get_to(o.sf_epochs);
+  j.at("epochs").get_to(o.epochs);
+  j.at("minibatches").get_to(o.minibatches);
+  j.at("clip").get_to(o.clip);
+  j.at("target_kl").get_to(o.target_kl);
+  j.at("gae_lambda").get_to(o.gae_lambda);
+  j.at("value_coef").get_to(o.value_coef);
+  j.at("entropy_coef").get_to(o.entropy_coef);
+  j.at("entropy_final").get_to(o.entropy_final);
+  j.at("temperature").get_to(o.temperature);
+  j.at("seed").get_to(o.seed);
+  j.at("threads").get_to(o.threads);
+  j.at("dev_seed").get_to(o.dev_seed);
+  j.at("test_seed").get_to(o.test_seed);
+  j.at("dev_episodes").get_to(o.dev_episodes);
+  j.at("test_episodes").get_to(o.test_episodes);
+  j.at("eval_every").get_to(o.eval_every);
+  j.at("greedy_eval").get_to(o.greedy_eval);
+  j.at("out_dir").get_to(o.out_dir);
+  return o;
+}
+
+std::vector<double> vector_of(const runtime::Vector& v) { return {v.data(), v.data() + v.size()}; }
+
+// Infinite bounds do not fit JSON numbers; null stands for them.
+json bounds_to_json(const std::vector<double>& v) {
+  json out = json::array();
+  for (double x : v) out.push_back(std::isfinite(x) ? json(x) : json(nullptr));
+  return out;
+}
+std::vector<double> bounds_from_json(const json& j, double infinity) {
+  std::vector<double> out;
+  for (const auto& x : j) out.push_back(x.is_null() ? infinity : x.get<double>());
+  return out;
+}
+
+}  // namespace
+
+std::string to_string(Algo a) { return name_of(kAlgos, int(a)); }
+std::string to_string(Baseline b) { return name_of(kBaselines, int(b)); }
+std::string to_string(Schedule s) { return name_of(kSchedules, int(s)); }
+Algo parse_algo(const std::string& s) { return Algo(parse_name(kAlgos, s, "algorithm")); }
+Baseline parse_baseline(const std::string& s) { return Baseline(parse_name(kBaselines, s, "baseline")); }
+Schedule parse_schedule(const std::string& s) { return Schedule(parse_name(kSchedules, s, "schedule")); }
+
+Checkpoint::Checkpoint() : impl_(std::make_unique<Impl>()) {}
+Checkpoint::Checkpoint(const Checkpoint& other) : impl_(std::make_unique<Impl>(*other.impl_)) {}
+Checkpoint& Checkpoint::operator=(const Checkpoint& other) {
+  impl_ = std::make_unique<Impl>(*other.impl_);
+  return *this;
+}
+Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
+Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
+Checkpoint::~Checkpoint() = default;
+
+const std::string& Checkpoint::model_path() const { return impl_->model_path; }
+const std::string& Checkpoint::source_hash() const { return impl_->source_hash; }
+const TrainOptions& Checkpoint::options() const { return impl_->options; }
+std::int64_t Checkpoint::iteration() const { return impl_->iteration; }
+double Checkpoint::dev_cost() const { return impl_->dev_cost; }
+
+void Checkpoint::save(const std::string& path) const {
+  const Impl& c = *impl_;
+  const runtime::Policy& p = c.policy;
+  const auto& space = p.space();
+  json j{{"format", kFormat},
+         {"version", kVersion},
+         {"model",
+          {{"path", c.model_path},
+           {"source", c.model_source},
+           {"source_hash", c.source_hash},
+           {"stdlib_dirs", c.stdlib_dirs},
+           {"param_names", c.param_names},
+           {"param_values", c.param_values}}},
+         {"options", options_to_json(c.options)},
+         {"iteration", c.iteration},
+         {"dev_cost", std::isfinite(c.dev_cost) ? json(c.dev_cost) : json(nullptr)},
+         {"policy",
+          {{"obs", space.obs},
+           {"choices", space.choices},
+           {"lower", bounds_to_json(space.lower)},
+           {"upper", bounds_to_json(space.upper)},
+           {"hidden", p.config().hidden},
+           {"gaussian", p.gaussian()},
+           {"params", p.params},
+           {"value_params", p.value_params},
+           {"value_scale", p.value_scale},
+           {"obs_mean", vector_of(p.normalizer.mean)},
+           {"obs_var", vector_of(p.normalizer.var)},
+           {"obs_count", p.normalizer.count}}}};
+  // Write beside the target and rename: a crash mid-write never leaves a torn checkpoint.
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write checkpoint " + temporary);
+    out << j.dump(1) << '\n';
+    out.flush();
+    if (!out) throw std::runtime_error("writing checkpoint " + temporary + " failed");
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) throw std::runtime_error("cannot move checkpoint into place at " + path + ": " + error.message());
+}
+
+Checkpoint Checkpoint::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open the checkpoint");
+  Checkpoint result;
+  Impl& c = *result.impl_;
+  try {
+    json j = json::parse(in);
+    if (j.value("format", "") != kFormat) throw std::runtime_error("not an hpoc checkpoint");
+    if (j.at("version").get<int>() != kVersion)
+      throw std::runtime_error("checkpoint version " + j.at("version").dump() + " is not supported");
+    const json& m = j.at("model");
+    m.at("path").get_to(c.model_path);
+    m.at("source").get_to(c.model_source);
+    m.at("source_hash").get_to(c.source_hash);
+    m.at("stdlib_dirs").get_to(c.stdlib_dirs);
+    m.at("param_names").get_to(c.param_names);
+    m.at("param_values").get_to(c.param_values);
+    c.options = options_from_json(j.at("options"));
+    j.at("iteration").get_to(c.iteration);
+    c.dev_cost = j.at("dev_cost").is_null() ? NAN : j.at("dev_cost").get<double>();
+    const json& p = j.at("policy");
+    runtime::ActionSpace space;
+    p.at("obs").get_to(space.obs);
+    p.at("choices").get_to(space.choices);
+    space.lower = bounds_from_json(p.at("lower"), -INFINITY);
+    space.upper = bounds_from_json(p.at("upper"), INFINITY);
+    runtime::PolicyConfig config;
+    p.at("hidden").get_to(config.hidden);
+    config.continuous = p.at("gaussian").get<bool>() ? runtime::ContinuousHead::Gaussian
+                                                     : runtime::ContinuousHead::Deterministic;
+    c.policy = runtime::Policy(space, config, 0);
+    auto read_exact = [&](const char* key, std::vector<double>& into) {
+      auto values = p.at(key).get<std::vector<double>>();
+      if (values.size() != into.size())
+        throw std::runtime_error(std::string("policy.") + key + " has " + std::to_string(values.size()) +
+                                 " values; the networks need " + std::to_string(into.size()));
+      into = std::move(values);
+    };
+    read_exact("params", c.policy.params);
+    read_exact("value_params", c.policy.value_params);
+    p.at("value_scale").get_to(c.policy.value_scale);
+    std::vector<double> mean, var;
+    p.at("obs_mean").get_to(mean);
+    p.at("obs_var").get_to(var);
+    if (mean.size() != std::size_t(space.obs) || var.size() != std::size_t(space.obs))
+      throw std::runtime_error("the observation statistics do not match the observation size");
+    c.policy.normalizer.mean = Eigen::Map<runtime::Vector>(mean.data(), space.obs);
+    c.policy.normalizer.var = Eigen::Map<runtime::Vector>(var.data(), space.obs);
+    p.at("obs_count").get_to(c.policy.normalizer.count);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(path + ": damaged checkpoint: " + e.what());
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  return result;
+}
+
+Model Checkpoint::compile_model(CompileOptions options, bool allow_changed) const {
+  const Impl& c = *impl_;
+  for (const auto& d : c.stdlib_dirs) options.stdlib_dirs.push_back(d);
+  Model model = c.model_path.empty() ? compile_string(c.model_source, "checkpoint.hpo", options)
+                                     : compile_file(c.model_path, options);
+  if (!allow_changed && hpo::source_hash(model) != c.source_hash)
+    throw std::runtime_error("the model " + c.model_path + " changed since this policy was trained (source hash " +
+                             hpo::source_hash(model) + ", trained on " + c.source_hash +
+                             "); retrain, or allow a changed model explicitly");
+  if (model.param_names() != c.param_names)
+    throw std::runtime_error("the model's params are not those the policy was trained with");
+  auto& impl = detail::ModelAccess::mutable_impl(model);
+  impl.params = c.param_values;
+  const auto space = runtime::ActionSpace::of(model);
+  const auto& trained = c.policy.space();
+  if (space.obs != trained.obs || space.choices != trained.choices || space.lower.size() != trained.lower.size())
+    throw std::runtime_error("the model's observations or actions no longer match the trained policy");
+  return model;
+}
+
+Evaluation Checkpoint::evaluate(const Model& model, std::uint64_t seed, std::int64_t episodes, int threads) const {
+  if (episodes < 1) throw std::invalid_argument("evaluation needs at least one episode");
+  auto spec = runtime::evaluation_spec(model, impl_->policy, impl_->options, seed);
+  try {
+    return runtime::summarize(
+        runtime::rollout_totals(spec, episodes, threads > 0 ? threads : runtime::default_threads()));
+  } catch (const runtime::NonFiniteError& e) {
+    throw TrainingError(e.what());
+  }
+}
+
+void Checkpoint::simulate(const Model& model, std::uint64_t seed, std::int64_t episodes, std::ostream& csv) const {
+  if (episodes < 1) throw std::invalid_argument("simulate needs at least one episode");
+  auto spec = runtime::evaluation_spec(model, impl_->policy, impl_->options, seed);
+  spec.record = true;
+  csv << "episode,t";
+  for (const auto& names : {model.state_names(), model.disc_names(), model.cont_names()})
+    for (const auto& n : names) csv << ",\"" << n << '"';
+  csv << ",cost\n";
+  csv.precision(10);
+  for (auto& chunk : runtime::make_chunks(episodes)) {
+    try {
+      runtime::rollout(spec, chunk);
+    } catch (const runtime::NonFiniteError& e) {
+      throw TrainingError(e.what());
+    }
+    const auto n = static_cast<std::size_t>(chunk.size);
+    for (std::size_t b = 0; b < n; ++b)
+      for (std::int64_t t = 0; t < spec.horizon; ++t) {
+        csv << chunk.first + std::int64_t(b) << ',' << t;
+        auto state = chunk.env->recorded_state(t);
+        for (std::size_t i = 0; i < model.num_state(); ++i) csv << ',' << state[i * n + b];
+        auto disc = chunk.env->recorded_disc(t);
+        for (std::size_t i = 0; i < model.num_disc(); ++i) csv << ',' << disc[i * n + b];
+        auto cont = chunk.env->recorded_cont(t);
+        for (std::size_t i = 0; i < model.num_cont(); ++i) csv << ',' << cont[i * n + b];
+        csv << ',' << chunk.cost(t, std::int64_t(b)) << '\n';
+      }
+  }
+  if (!csv) throw std::runtime_error("writing the trajectories failed");
+}
+
+}  // namespace hpo
