@@ -1,4 +1,4 @@
-// main.cpp: the hpoc command line: check models and print each pipeline stage as text.
+// main.cpp: the hpoc command line: check models, print each pipeline stage as text, train.
 #include <pthread.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 #include "jit/jit.hpp"
 #include "sema/param_values.hpp"
 #include "sema/sema.hpp"
+#include "train_commands.hpp"
 
 namespace {
 
@@ -163,11 +164,14 @@ int run(int argc, char** argv) {
   analyze->add_option("files", opt.files, "Model files (.hpo)")->required()->type_name("FILE");
   add_common(analyze);
 
+  hpoc::TrainCommands train_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (train_commands.parsed()) return train_commands.run();
 
   Command command = check->parsed() ? Command::Check : analyze->parsed() ? Command::Analyze : Command::Emit;
   bool is_check = command != Command::Emit;

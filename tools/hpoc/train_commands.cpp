@@ -1,0 +1,299 @@
+// train_commands.cpp: `hpoc train` (with a live progress line, metrics, learning curve and the
+// best checkpoint), `hpoc eval` (test cost with a 95% interval) and `hpoc simulate` (trajectories).
+#include "train_commands.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "hpo/train.hpp"
+
+namespace hpoc {
+
+namespace {
+
+std::string duration_text(double seconds) {
+  char text[32];
+  if (seconds < 60) std::snprintf(text, sizeof text, "%.0fs", seconds);
+  else if (seconds < 3600) std::snprintf(text, sizeof text, "%dm%02ds", int(seconds) / 60, int(seconds) % 60);
+  else std::snprintf(text, sizeof text, "%dh%02dm", int(seconds) / 3600, int(seconds) / 60 % 60);
+  return text;
+}
+
+std::string rate_text(double per_second) {
+  char text[32];
+  if (per_second >= 1e6) std::snprintf(text, sizeof text, "%.2fM", per_second / 1e6);
+  else if (per_second >= 1e3) std::snprintf(text, sizeof text, "%.1fk", per_second / 1e3);
+  else std::snprintf(text, sizeof text, "%.0f", per_second);
+  return text;
+}
+
+// One line that rewrites itself on a terminal; a line per few iterations in a log.
+class Progress {
+ public:
+  Progress(std::int64_t iterations, bool quiet)
+      : iterations_(iterations), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
+
+  void update(const hpo::IterationStats& s) {
+    if (quiet_) return;
+    const std::int64_t done = s.iteration + 1;
+    const bool evaluated = !std::isnan(s.dev_cost);
+    const std::int64_t every = std::max<std::int64_t>(1, iterations_ / 20);
+    if (!tty_ && !(done % every == 0 || done == iterations_ || done == 1)) return;
+    constexpr int kWidth = 24;
+    const int filled = int(kWidth * double(done) / double(iterations_));
+    std::string bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "]";
+    if (evaluated) last_dev_ = s.dev_cost;
+    char line[256];
+    std::snprintf(line, sizeof line, "%s %lld/%lld  %s steps/s  train %.4g  dev %.4g (best %.4g)  %s %s", bar.c_str(),
+                  static_cast<long long>(done), static_cast<long long>(iterations_),
+                  rate_text(double(s.samples) / std::max(s.seconds, 1e-9)).c_str(), s.train_cost, last_dev_,
+                  s.best_dev_cost, done == iterations_ ? "took" : "ETA",
+                  duration_text(done == iterations_ ? s.seconds
+                                                    : s.seconds / double(done) * double(iterations_ - done))
+                      .c_str());
+    if (tty_) std::fprintf(stderr, "\r\033[K%s", line);
+    else std::fprintf(stderr, "%s\n", line);
+    if (tty_ && done == iterations_) std::fprintf(stderr, "\n");
+  }
+  void interrupt() {
+    if (tty_ && !quiet_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::int64_t iterations_;
+  bool quiet_, tty_;
+  double last_dev_ = NAN;
+};
+
+std::vector<int> parse_hidden(const std::string& text) {
+  std::vector<int> sizes;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      std::size_t used = 0;
+      int v = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      sizes.push_back(v);
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--hidden takes layer sizes separated by commas, like 64,64; got '" + text + "'");
+    }
+  }
+  return sizes;
+}
+
+}  // namespace
+
+struct TrainCommands::State {
+  CLI::App *train = nullptr, *eval = nullptr, *simulate = nullptr;
+  // train
+  std::string file, algo = "hpo", baseline = "value", schedule = "constant", hidden = "64,64", out;
+  hpo::TrainOptions options;
+  hpo::CompileOptions compile;
+  bool quiet = false, sample_eval = false;
+  // eval and simulate
+  std::string checkpoint, csv = "-";
+  std::int64_t episodes = 0;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  bool allow_changed = false;
+
+  int run_train() const;
+  int run_eval() const;
+  int run_simulate() const;
+};
+
+TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  hpo::TrainOptions& o = s.options;
+  s.train = app.add_subcommand("train", "Train a policy for a model (JIT-compiled rollouts, HPO or a baseline)");
+  CLI::App* t = s.train;
+  t->add_option("file", s.file, "Model file (.hpo)")->required()->type_name("FILE");
+  t->add_option("--algo", s.algo, "Gradient estimator: hpo, hpo-decoupled, ppo, reinforce, gumbel-st")
+      ->capture_default_str();
+  t->add_option("--iterations", o.iterations, "Training iterations (one batch and update each)")->capture_default_str();
+  t->add_option("--batch", o.batch, "Episodes per iteration")->capture_default_str();
+  t->add_option("--horizon", o.horizon, "Steps per episode (0: the model's)")->capture_default_str();
+  t->add_option("--lr", o.lr, "Adam learning rate of the policy")->capture_default_str();
+  t->add_option("--value-lr", o.value_lr, "Adam learning rate of the value network")->capture_default_str();
+  t->add_option("--schedule", s.schedule, "Learning-rate schedule: constant, linear, cosine")->capture_default_str();
+  t->add_option("--grad-clip", o.grad_clip, "Max gradient norm per head (0: off)")->capture_default_str();
+  t->add_option("--hidden", s.hidden, "Hidden layer sizes, comma-separated")->capture_default_str();
+  t->add_flag("--gaussian", o.gaussian, "Gaussian continuous head for hpo and gumbel-st (ppo and reinforce always)");
+  t->add_option("--init-log-std", o.init_log_std, "Initial log std of a Gaussian head")->capture_default_str();
+  t->add_option("--baseline", s.baseline, "Score-function baseline: value, batch-mean")->capture_default_str();
+  t->add_option("--value-epochs", o.value_epochs, "Value-network epochs per iteration")->capture_default_str();
+  t->add_option("--sf-epochs", o.sf_epochs, "hpo: PPO-clipped epochs for the discrete head after each step")
+      ->capture_default_str();
+  t->add_option("--epochs", o.epochs, "ppo: epochs per batch")->capture_default_str();
+  t->add_option("--minibatches", o.minibatches, "ppo: minibatches per epoch")->capture_default_str();
+  t->add_option("--clip", o.clip, "ppo: ratio clip")->capture_default_str();
+  t->add_option("--target-kl", o.target_kl, "ppo: stop a batch's epochs past 1.5x this KL (0: never)")
+      ->capture_default_str();
+  t->add_option("--gae-lambda", o.gae_lambda, "ppo: GAE lambda")->capture_default_str();
+  t->add_option("--value-coef", o.value_coef, "ppo: value-loss weight")->capture_default_str();
+  t->add_option("--entropy", o.entropy_coef, "Entropy bonus at the start")->capture_default_str();
+  t->add_option("--entropy-final", o.entropy_final, "Entropy bonus at the end (linear)")->capture_default_str();
+  t->add_option("--temperature", o.temperature, "gumbel-st: softmax temperature")->capture_default_str();
+  t->add_option("--seed", o.seed, "Seed of initialization and training scenarios")->capture_default_str();
+  t->add_option("--threads", o.threads, "Threads (0: every core)")->capture_default_str();
+  t->add_option("--dev-seed", o.dev_seed, "Seed of the dev scenarios (model selection)")->capture_default_str();
+  t->add_option("--test-seed", o.test_seed, "Seed of the test scenarios (the reported cost)")->capture_default_str();
+  t->add_option("--dev-episodes", o.dev_episodes, "Dev episodes")->capture_default_str();
+  t->add_option("--test-episodes", o.test_episodes, "Test episodes")->capture_default_str();
+  t->add_option("--eval-every", o.eval_every, "Dev evaluation every N iterations")->capture_default_str();
+  t->add_flag("--sample-eval", s.sample_eval, "Evaluate the stochastic policy instead of its most likely actions");
+  t->add_option("--out", s.out, "Output folder (default runs/<model>)")->type_name("DIR");
+  t->add_flag("--quiet", s.quiet, "No progress line");
+  t->add_option("--stdlib", s.compile.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
+  t->add_option("--params", s.compile.params_file, "JSON file with param values")->type_name("FILE");
+  t->add_option("--set", s.compile.sets, "Override a param: NAME=VALUE")->type_name("NAME=VALUE");
+  t->set_config("--config", "", "TOML file of options (keys as the long flags, e.g. lr = 0.001)");
+
+  auto add_checkpoint_options = [&](CLI::App* cmd) {
+    cmd->add_option("checkpoint", s.checkpoint, "Checkpoint written by hpoc train")->required()->type_name("CKPT");
+    cmd->add_option("--seed", s.seed, "Scenario seed (default: the run's test seed)");
+    cmd->add_option("--threads", s.threads, "Threads (0: every core)");
+    cmd->add_flag("--allow-changed-model", s.allow_changed, "Use the model even if its sources changed since training");
+    cmd->add_option("--stdlib", s.compile.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
+  };
+  s.eval = app.add_subcommand("eval", "Evaluate a trained policy on held-out test scenarios");
+  add_checkpoint_options(s.eval);
+  s.eval->add_option("--episodes", s.episodes, "Episodes (default: the run's test episodes)");
+  s.simulate = app.add_subcommand("simulate", "Write a trained policy's trajectories (state, actions, cost per step)");
+  add_checkpoint_options(s.simulate);
+  s.simulate->add_option("--episodes", s.episodes, "Episodes")->required();
+  s.simulate->add_option("--csv", s.csv, "Output CSV file (- for standard output)")->capture_default_str();
+}
+
+TrainCommands::~TrainCommands() = default;
+
+bool TrainCommands::parsed() const { return state_->train->parsed() || state_->eval->parsed() || state_->simulate->parsed(); }
+
+int TrainCommands::run() const {
+  if (state_->train->parsed()) return state_->run_train();
+  if (state_->eval->parsed()) return state_->run_eval();
+  return state_->run_simulate();
+}
+
+int TrainCommands::State::run_train() const {
+  hpo::TrainOptions o = options;
+  try {
+    o.algo = hpo::parse_algo(algo);
+    o.baseline = hpo::parse_baseline(baseline);
+    o.schedule = hpo::parse_schedule(schedule);
+    o.hidden = parse_hidden(hidden);
+    o.greedy_eval = !sample_eval;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "hpoc train: error: " << e.what() << '\n';
+    return 2;
+  }
+  std::unique_ptr<hpo::Model> model;
+  try {
+    model = std::make_unique<hpo::Model>(hpo::compile_file(file, compile));
+  } catch (const hpo::CompileError& e) {
+    std::cerr << e.what();
+    return 1;
+  }
+  o.out_dir = out.empty() ? (std::filesystem::path("runs") / model->name()).string() : out;
+  std::unique_ptr<hpo::Trainer> trainer;
+  try {
+    trainer = std::make_unique<hpo::Trainer>(*model, o);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "hpoc train: error: " << e.what() << '\n';
+    return 2;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "hpoc train: error: " << e.what() << '\n';
+    return 1;
+  }
+  const auto ckpt = (std::filesystem::path(o.out_dir) / "policy.ckpt").string();
+  std::cerr << "training " << model->name() << " with " << hpo::to_string(o.algo) << ": " << o.iterations
+            << " iterations x " << o.batch << " episodes x " << (o.horizon > 0 ? o.horizon : model->horizon())
+            << " steps (compiled in " << std::lround(model->compile_seconds() * 1e3) << " ms)\n";
+  Progress progress(o.iterations, quiet);
+  try {
+    trainer->train([&](const hpo::IterationStats& s) { progress.update(s); });
+  } catch (const hpo::TrainingError& e) {
+    progress.interrupt();
+    std::cerr << file << ": error: training stopped: " << e.what() << '\n';
+    if (trainer->best()) std::cerr << "the last good checkpoint is kept: " << ckpt << '\n';
+    return 1;
+  }
+  const hpo::Checkpoint* best = trainer->best();
+  if (!best) {
+    std::cerr << "hpoc train: error: no dev evaluation gave a finite cost; no checkpoint written\n";
+    return 1;
+  }
+  try {
+    hpo::Evaluation test = best->evaluate(*model, o.test_seed, o.test_episodes, o.threads);
+    const auto& h = trainer->history();
+    std::printf("%s: test cost %.6g +- %.3g (95%% CI, %lld episodes, seed %llu) from iteration %lld (dev %.6g); %s in %s\n",
+                model->name().c_str(), test.mean, test.ci95, static_cast<long long>(o.test_episodes),
+                static_cast<unsigned long long>(o.test_seed), static_cast<long long>(best->iteration()),
+                best->dev_cost(), hpo::to_string(o.algo).c_str(), duration_text(h.back().seconds).c_str());
+    std::printf("  checkpoint %s\n  metrics    %s\n  curve      %s\n", ckpt.c_str(),
+                (std::filesystem::path(o.out_dir) / "metrics.csv").c_str(),
+                (std::filesystem::path(o.out_dir) / "learning_curve.svg").c_str());
+  } catch (const hpo::TrainingError& e) {
+    std::cerr << file << ": error: the test evaluation failed: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+int TrainCommands::State::run_eval() const {
+  try {
+    hpo::Checkpoint ckpt = hpo::Checkpoint::load(checkpoint);
+    hpo::Model model = ckpt.compile_model(compile, allow_changed);
+    const auto& o = ckpt.options();
+    const std::uint64_t s = eval->count("--seed") ? seed : o.test_seed;
+    const std::int64_t n = episodes > 0 ? episodes : o.test_episodes;
+    hpo::Evaluation e = ckpt.evaluate(model, s, n, threads);
+    std::printf("%s: test cost %.6g +- %.3g (95%% CI, %lld episodes, seed %llu); trained with %s, iteration %lld\n",
+                model.name().c_str(), e.mean, e.ci95, static_cast<long long>(n), static_cast<unsigned long long>(s),
+                hpo::to_string(o.algo).c_str(), static_cast<long long>(ckpt.iteration()));
+    return 0;
+  } catch (const hpo::CompileError& e) {
+    std::cerr << e.what();
+  } catch (const std::exception& e) {
+    std::cerr << "hpoc eval: error: " << e.what() << '\n';
+  }
+  return 1;
+}
+
+int TrainCommands::State::run_simulate() const {
+  try {
+    if (episodes < 1) throw std::invalid_argument("--episodes must be at least 1");
+    hpo::Checkpoint ckpt = hpo::Checkpoint::load(checkpoint);
+    hpo::Model model = ckpt.compile_model(compile, allow_changed);
+    const std::uint64_t s = simulate->count("--seed") ? seed : ckpt.options().test_seed;
+    if (csv == "-") {
+      ckpt.simulate(model, s, episodes, std::cout);
+      return 0;
+    }
+    // Written beside the target and renamed, so a failure leaves no half file behind.
+    const std::string temporary = csv + ".tmp";
+    {
+      std::ofstream out(temporary);
+      if (!out) throw std::runtime_error("cannot write " + csv);
+      ckpt.simulate(model, s, episodes, out);
+    }
+    std::filesystem::rename(temporary, csv);
+    std::cerr << "wrote " << episodes << " episodes x " << model.horizon() << " steps to " << csv << '\n';
+    return 0;
+  } catch (const hpo::CompileError& e) {
+    std::cerr << e.what();
+  } catch (const std::exception& e) {
+    std::cerr << "hpoc simulate: error: " << e.what() << '\n';
+  }
+  return 1;
+}
+
+}  // namespace hpoc
