@@ -1,0 +1,163 @@
+// ss_grid.cpp: the (s, S) baseline of an inventory-like model: grid-search (s, S) per store on the
+// dev seed, then report the cost of the chosen policy on the test seed, the scenarios a trained
+// policy is scored on.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ss_policy.hpp"
+
+namespace {
+
+using hpo::bench::IntRange;
+
+struct Options {
+  std::string model_path;
+  std::vector<std::string> sets;
+  std::string params_file;
+  std::vector<std::string> stdlib_dirs;
+  std::uint64_t dev_seed = 1000;
+  std::uint64_t test_seed = 1001;
+  std::int64_t episodes = 1024;
+  std::string s_range, S_range;
+  int sweeps = 2;
+  unsigned threads = 0;
+  bool json = false;
+};
+
+IntRange parse_range(const std::string& text, const char* option) {
+  auto colon = text.find(':');
+  try {
+    if (colon != std::string::npos) {
+      std::size_t used_lo = 0, used_hi = 0;
+      IntRange r{std::stoll(text.substr(0, colon), &used_lo), std::stoll(text.substr(colon + 1), &used_hi)};
+      if (used_lo == colon && colon + 1 + used_hi == text.size() && r.lo <= r.hi) return r;
+    }
+  } catch (const std::logic_error&) {
+  }
+  throw CLI::ValidationError(option, "expected LO:HI with integers LO <= HI, got '" + text + "'");
+}
+
+// JSON has no infinity: a store that never orders has null s and S.
+nlohmann::json level_json(double level) { return std::isfinite(level) ? nlohmann::json(level) : nlohmann::json(nullptr); }
+
+std::string store_name(const std::string& label) { return label.empty() ? "store" : "store " + label; }
+
+int run(int argc, char** argv) {
+  CLI::App app{"ss_grid: grid-search the (s, S) baseline of an inventory model on a dev seed and score it on a test seed",
+               "ss_grid"};
+  Options opt;
+  app.add_option("model", opt.model_path, "Model file (.hpo)")->required()->type_name("FILE");
+  app.add_option("--set", opt.sets, "Override a param: NAME=VALUE (a number or JSON array)")->type_name("NAME=VALUE");
+  app.add_option("--params", opt.params_file, "JSON file with param values")->type_name("FILE");
+  app.add_option("--stdlib", opt.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
+  app.add_option("--dev-seed", opt.dev_seed, "Seed of the scenarios the grid search chooses on")->capture_default_str();
+  app.add_option("--test-seed", opt.test_seed, "Seed of the scenarios the chosen policy is scored on")->capture_default_str();
+  app.add_option("--episodes", opt.episodes, "Episodes per seed (the batch of one BatchEnv)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--s-range", opt.s_range, "Reorder points to try (default 1:largest qty bound)")->type_name("LO:HI");
+  app.add_option("--S-range", opt.S_range, "Order-up-to levels to try, above s (default s+1:2*largest qty bound)")
+      ->type_name("LO:HI");
+  app.add_option("--sweeps", opt.sweeps, "Passes over the stores")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", opt.threads, "Threads for the search (0: one per hardware thread)")->capture_default_str();
+  app.add_flag("--json", opt.json, "Print one JSON object instead of text");
+  hpo::bench::SsGridOptions grid;
+  try {
+    app.parse(argc, argv);
+    if (!opt.s_range.empty()) grid.s_range = parse_range(opt.s_range, "--s-range");
+    if (!opt.S_range.empty()) grid.S_range = parse_range(opt.S_range, "--S-range");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  grid.sweeps = opt.sweeps;
+  grid.threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point from) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
+  };
+  hpo::CompileOptions compile_options;
+  compile_options.sets = opt.sets;
+  compile_options.params_file = opt.params_file;
+  compile_options.stdlib_dirs = opt.stdlib_dirs;  // the installed stdlib is searched after these
+  std::optional<hpo::Model> model;
+  try {
+    model.emplace(hpo::compile_file(opt.model_path, compile_options));
+  } catch (const hpo::CompileError& e) {
+    std::cerr << e.what();
+    return 1;
+  }
+  hpo::bench::StoreLayout layout;
+  hpo::bench::SsResult found;
+  hpo::bench::CostEstimate test;
+  const auto search_start = std::chrono::steady_clock::now();
+  double search_seconds = 0;
+  try {
+    layout = hpo::bench::find_store_layout(*model);
+    found = hpo::bench::grid_search_ss(*model, layout, opt.dev_seed, opt.episodes, grid);
+    search_seconds = seconds_since(search_start);
+    test = hpo::bench::evaluate_ss(*model, layout, found.s, found.S, opt.test_seed, opt.episodes);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "ss_grid: error: " << e.what() << '\n';
+    return 1;
+  }
+  const double total_seconds = seconds_since(start);
+
+  if (opt.json) {
+    nlohmann::json out;
+    out["model"] = model->name();
+    out["episodes"] = opt.episodes;
+    out["dev_seed"] = opt.dev_seed;
+    out["test_seed"] = opt.test_seed;
+    out["stores"] = nlohmann::json::array();
+    for (std::size_t j = 0; j < layout.stores.size(); ++j)
+      out["stores"].push_back({{"store", layout.stores[j].label}, {"s", level_json(found.s[j])}, {"S", level_json(found.S[j])}});
+    out["dev_cost"] = found.dev_cost;
+    out["test_cost"] = test.mean;
+    out["test_ci95"] = test.ci95;
+    out["stores_changed_per_sweep"] = found.stores_changed;
+    out["evaluations"] = found.evaluations;
+    out["compile_seconds"] = model->compile_seconds();
+    out["search_seconds"] = search_seconds;
+    out["total_seconds"] = total_seconds;
+    std::cout << out.dump() << '\n';
+    return 0;
+  }
+  std::printf("model %s: %zu store%s, horizon %lld, discount %g\n", model->name().c_str(), layout.stores.size(),
+              layout.stores.size() == 1 ? "" : "s", static_cast<long long>(model->horizon()), model->discount());
+  for (std::size_t j = 0; j < layout.stores.size(); ++j) {
+    if (std::isfinite(found.s[j]))
+      std::printf("%s: s = %g, S = %g\n", store_name(layout.stores[j].label).c_str(), found.s[j], found.S[j]);
+    else
+      std::printf("%s: never orders\n", store_name(layout.stores[j].label).c_str());
+  }
+  std::printf("stores changed per sweep:");
+  for (int changed : found.stores_changed) std::printf(" %d", changed);
+  std::printf("\n");
+  std::printf("dev cost  (seed %llu, %lld episodes): %.3f per episode\n", static_cast<unsigned long long>(opt.dev_seed),
+              static_cast<long long>(opt.episodes), found.dev_cost);
+  std::printf("test cost (seed %llu, %lld episodes): %.3f +- %.3f per episode (95%% CI)\n",
+              static_cast<unsigned long long>(opt.test_seed), static_cast<long long>(opt.episodes), test.mean, test.ci95);
+  std::printf("%lld policies simulated on %u thread%s; compile %.2f s, search %.2f s, total %.2f s\n",
+              static_cast<long long>(found.evaluations), grid.threads, grid.threads == 1 ? "" : "s",
+              model->compile_seconds(), search_seconds, total_seconds);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ss_grid: internal error: " << e.what() << '\n';
+    return 3;
+  }
+}
