@@ -69,7 +69,7 @@ json options_to_json(const TrainOptions& o) {
               {"target_kl", o.target_kl},
               {"gae_lambda", o.gae_lambda},
               {"value_coef", o.value_coef},
-              {"entropy_coef", o.entropy_coef},
+              {"entropy_coef", std::isnan(o.entropy_coef) ? json(nullptr) : json(o.entropy_coef)},
               {"entropy_final", o.entropy_final},
               {"temperature", o.temperature},
               {"seed", o.seed},
@@ -105,7 +105,7 @@ TrainOptions options_from_json(const json& j) {
   j.at("target_kl").get_to(o.target_kl);
   j.at("gae_lambda").get_to(o.gae_lambda);
   j.at("value_coef").get_to(o.value_coef);
-  j.at("entropy_coef").get_to(o.entropy_coef);
+  o.entropy_coef = j.at("entropy_coef").is_null() ? NAN : j.at("entropy_coef").get<double>();
   j.at("entropy_final").get_to(o.entropy_final);
   j.at("temperature").get_to(o.temperature);
   j.at("seed").get_to(o.seed);

@@ -78,7 +78,7 @@ void backward_through_trajectory(const RolloutSpec& spec, const Chunk& chunk, co
           auto block_logp = logp.middleCols(column, k_count);
           Vector entropy = -(block_p.array() * block_logp.array()).rowwise().sum();
           block_grad.array() +=
-              bw.entropy_coef * block_p.array() * (block_logp.colwise() + entropy).array();
+              bw.entropy_coef * bw.cost_weight * block_p.array() * (block_logp.colwise() + entropy).array();
         }
         if (bw.straight_through) {
           // The step is treated as multilinear in the one-hot choice y: dL/dy_k is the loss's

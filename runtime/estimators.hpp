@@ -14,11 +14,11 @@ struct BackwardSpec {
   bool cross_term = true;         // let the discrete head's gradient flow back into the states
   bool straight_through = false;  // Gumbel-softmax straight-through for the discrete choices
   double temperature = 1.0;
-  double entropy_coef = 0.0;      // subtract entropy_coef * H(pi(. | o_t)) per step and sample
+  double entropy_coef = 0.0;      // subtract cost_weight * entropy_coef * H(pi(. | o_t)) per step and sample
 };
 
 // Adds to grad (the policy's flat gradient) the gradient of
-//   sum_b [ cost_weight sum_t discount^t c_t + sum_t log pi(d_t | o_t) sf_weight(t, b) - entropy ]
+//   sum_b [ cost_weight sum_t (discount^t c_t - entropy_coef H_t) + sum_t log pi(d_t | o_t) sf_weight(t, b) ]
 // through the whole trajectory of the chunk: policy, observe and step adjoints, states included.
 void backward_through_trajectory(const RolloutSpec& spec, const Chunk& chunk, const BackwardSpec& backward,
                                  const Matrix& sf_weight, std::span<double> grad);

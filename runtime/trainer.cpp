@@ -53,6 +53,7 @@ void validate(const Model& model, const TrainOptions& o) {
   if (!(o.clip > 0)) fail("--clip must be positive");
   if (!(o.gae_lambda >= 0 && o.gae_lambda <= 1)) fail("--gae-lambda must be in [0, 1]");
   if (!(o.temperature > 0)) fail("--temperature must be positive");
+  if (std::isinf(o.entropy_coef) || !std::isfinite(o.entropy_final)) fail("--entropy and --entropy-final must be finite");
   if (o.threads < 0) fail("--threads cannot be negative (0 means every core)");
   if (o.dev_episodes < 1 || o.test_episodes < 1) fail("--dev-episodes and --test-episodes must be at least 1");
   if (o.eval_every < 1) fail("--eval-every must be at least 1");
@@ -105,6 +106,8 @@ struct Trainer::Impl {
   runtime::Adam adam, value_adam;
   std::int64_t iteration = 0, samples = 0;
   bool value_scale_set = false;
+  bool cost_scale_set = false;
+  double cost_scale = 1.0;
   std::vector<IterationStats> history;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::unique_ptr<Checkpoint> best;
@@ -308,7 +311,10 @@ struct Trainer::Impl {
 IterationStats Trainer::Impl::iterate() {
   const double progress = double(iteration) / double(options.iterations);
   const double lr = runtime::scheduled(options.lr, options.schedule, progress);
-  const double entropy_coef = options.entropy_coef + (options.entropy_final - options.entropy_coef) * progress;
+  const double entropy_start = std::isnan(options.entropy_coef)
+                                   ? (options.algo == Algo::PPO || options.sf_epochs > 0 ? 0.01 : 0.1)
+                                   : options.entropy_coef;
+  double entropy_coef = entropy_start + (options.entropy_final - entropy_start) * progress;
   auto spec = training_spec(training_seed(options.seed, iteration), mix(options.seed ^ 0x504F4C, iteration));
   warm_up();
   std::vector<Chunk> chunks = roll(spec, options.batch);
@@ -326,6 +332,12 @@ IterationStats Trainer::Impl::iterate() {
     policy.value_scale = std::max(std::sqrt(sq / double(options.batch * horizon)), 1e-6);
     value_scale_set = true;
   }
+  if (!cost_scale_set) {
+    cost_scale = std::max(std::abs(stats.train_cost) / double(horizon), 1e-12);
+    cost_scale_set = true;
+  }
+  // Estimators whose loss is in cost units weigh entropy in the first batch's cost per step.
+  if (options.algo != Algo::PPO && options.sf_epochs == 0) entropy_coef *= cost_scale;
   const double per_step = 1.0 / double(options.batch * horizon);  // the loss is the mean cost per step
   runtime::Samples samples;
   if (options.algo == Algo::PPO || options.algo == Algo::Reinforce || options.sf_epochs > 0 || uses_values())

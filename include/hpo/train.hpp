@@ -52,7 +52,11 @@ struct TrainOptions {
   double target_kl = 0.015;          // stop a batch's epochs past 1.5 x this KL; 0: never
   double gae_lambda = 0.95;
   double value_coef = 0.5;
-  double entropy_coef = 0.0;         // annealed linearly to entropy_final
+  // Entropy bonus on the discrete head, annealed linearly to entropy_final. For ppo it weighs the
+  // entropy against normalized advantages; for the other estimators against the cost per step, in
+  // units of the first batch's mean cost per step (so 0.1 means a tenth of it per nat). NaN picks
+  // the algorithm's default: 0.01 for ppo and hpo's PPO epochs, 0.1 otherwise.
+  double entropy_coef = NAN;
   double entropy_final = 0.0;
   double temperature = 1.0;          // gumbel-st
   std::uint64_t seed = 0;

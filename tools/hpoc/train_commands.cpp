@@ -12,6 +12,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <toml++/toml.h>
+
 #include "hpo/train.hpp"
 
 namespace hpoc {
@@ -94,6 +96,7 @@ std::vector<int> parse_hidden(const std::string& text) {
 struct TrainCommands::State {
   CLI::App *train = nullptr, *eval = nullptr, *simulate = nullptr;
   // train
+  std::string config;
   std::string file, algo = "hpo", baseline = "value", schedule = "constant", hidden = "64,64", out;
   hpo::TrainOptions options;
   hpo::CompileOptions compile;
@@ -105,6 +108,7 @@ struct TrainCommands::State {
   int threads = 0;
   bool allow_changed = false;
 
+  void apply_config() const;
   int run_train() const;
   int run_eval() const;
   int run_simulate() const;
@@ -139,7 +143,9 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
       ->capture_default_str();
   t->add_option("--gae-lambda", o.gae_lambda, "ppo: GAE lambda")->capture_default_str();
   t->add_option("--value-coef", o.value_coef, "ppo: value-loss weight")->capture_default_str();
-  t->add_option("--entropy", o.entropy_coef, "Entropy bonus at the start")->capture_default_str();
+  t->add_option("--entropy", o.entropy_coef,
+                "Entropy bonus at the start (ppo: vs normalized advantages, default 0.01; others: in units of "
+                "the first batch's cost per step, default 0.1)");
   t->add_option("--entropy-final", o.entropy_final, "Entropy bonus at the end (linear)")->capture_default_str();
   t->add_option("--temperature", o.temperature, "gumbel-st: softmax temperature")->capture_default_str();
   t->add_option("--seed", o.seed, "Seed of initialization and training scenarios")->capture_default_str();
@@ -155,7 +161,8 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--stdlib", s.compile.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
   t->add_option("--params", s.compile.params_file, "JSON file with param values")->type_name("FILE");
   t->add_option("--set", s.compile.sets, "Override a param: NAME=VALUE")->type_name("NAME=VALUE");
-  t->set_config("--config", "", "TOML file of options (keys as the long flags, e.g. lr = 0.001)");
+  t->add_option("--config", s.config, "TOML file of options, keys as the long flags (lr = 0.001); flags win")
+      ->type_name("FILE");
 
   auto add_checkpoint_options = [&](CLI::App* cmd) {
     cmd->add_option("checkpoint", s.checkpoint, "Checkpoint written by hpoc train")->required()->type_name("CKPT");
@@ -183,9 +190,55 @@ int TrainCommands::run() const {
   return state_->run_simulate();
 }
 
+// Options from the TOML file fill in what the command line left unset.
+void TrainCommands::State::apply_config() const {
+  toml::table table;
+  try {
+    table = toml::parse_file(config);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw std::invalid_argument(config + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
+                                ": " + std::string(e.description()));
+  }
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    const auto line = std::to_string(node.source().begin.line), column = std::to_string(node.source().begin.column);
+    const std::string where = config + ":" + line + ":" + column + ": ";
+    CLI::Option* option = name == "config" || name == "file" ? nullptr : train->get_option_no_throw("--" + name);
+    if (!option) throw std::invalid_argument(where + "'" + name + "' is not an option of hpoc train");
+    if (option->count() > 0) continue;
+    auto text = [&](const toml::node& value) -> std::string {
+      if (auto v = value.value<std::string>()) return *v;
+      if (value.is_boolean()) return *value.value<bool>() ? "true" : "false";
+      if (value.is_integer()) return std::to_string(*value.value<std::int64_t>());
+      if (value.is_floating_point()) {
+        std::ostringstream out;
+        out.precision(17);
+        out << *value.value<double>();
+        return out.str();
+      }
+      throw std::invalid_argument(where + "'" + name + "' takes a string, number or boolean");
+    };
+    if (const toml::array* values = node.as_array()) {
+      for (const auto& v : *values) option->add_result(text(v));
+    } else {
+      option->add_result(text(node));
+    }
+    try {
+      option->run_callback();
+    } catch (const CLI::ParseError& e) {
+      throw std::invalid_argument(where + e.what());
+    }
+  }
+}
+
 int TrainCommands::State::run_train() const {
   hpo::TrainOptions o = options;
   try {
+    if (!config.empty()) {
+      apply_config();
+      o = options;
+    }
     o.algo = hpo::parse_algo(algo);
     o.baseline = hpo::parse_baseline(baseline);
     o.schedule = hpo::parse_schedule(schedule);
