@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""compare_estimators.py: train one model with several estimators on the same budget (iterations x
+batch x horizon simulated steps) and compare their test costs with the best (s, S) policy.
+
+    python3 bench/compare_estimators.py examples/inventory.hpo --algos hpo ppo --iterations 300
+
+Prints a table (markdown) of test cost, 95% interval, gap to (s, S) and wall time per estimator.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd):
+    started = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+    return proc.stdout, time.time() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--algos", nargs="+", default=["hpo", "hpo-decoupled", "ppo"])
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "runs", "compare"))
+    parser.add_argument("--no-ss", action="store_true", help="skip the (s, S) grid search")
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more hpoc train flags")
+    args = parser.parse_args()
+    hpoc = os.path.join(args.build, "tools", "hpoc", "hpoc")
+
+    rows = []
+    ss_cost = None
+    if not args.no_ss:
+        out, seconds = run([os.path.join(args.build, "bench", "ss_grid"), args.model])
+        ss_cost = float(re.search(r"test cost \(seed \d+, \d+ episodes\): ([\d.]+) \+- ([\d.]+)", out).group(1))
+        ci = float(re.search(r"test cost \(seed \d+, \d+ episodes\): [\d.]+ \+- ([\d.]+)", out).group(1))
+        rows.append(("(s, S) grid search", ss_cost, ci, seconds))
+    extra = [a for a in args.extra if a != "--"]
+    for algo in args.algos:
+        out, seconds = run([hpoc, "train", args.model, "--algo", algo, "--iterations", str(args.iterations),
+                            "--batch", str(args.batch), "--seed", str(args.seed), "--quiet",
+                            "--out", os.path.join(args.out, algo)] + extra)
+        match = re.search(r"test cost ([\d.e+-]+) \+- ([\d.e+-]+)", out)
+        rows.append((algo, float(match.group(1)), float(match.group(2)), seconds))
+
+    print(f"{args.model}: {args.iterations} iterations x {args.batch} episodes per estimator")
+    print("| policy | test cost | 95% CI | vs (s, S) | wall time |")
+    print("|---|---|---|---|---|")
+    for name, cost, ci, seconds in rows:
+        gap = f"{100 * (cost / ss_cost - 1):+.2f}%" if ss_cost else "-"
+        print(f"| {name} | {cost:.2f} | {ci:.2f} | {gap} | {seconds:.0f} s |")
+
+
+if __name__ == "__main__":
+    main()
