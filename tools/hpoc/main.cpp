@@ -225,7 +225,7 @@ int run_with_large_stack(int argc, char** argv) {
 int main(int argc, char** argv) {
   // Training allocates and frees the same large matrices every iteration; glibc would hand them
   // back to the kernel each time and pay page faults (a tenth of training time) to get them again.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc accepts on 64-bit
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   try {
     return run_with_large_stack(argc, argv);
