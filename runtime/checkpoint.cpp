@@ -230,6 +230,17 @@ Checkpoint Checkpoint::load(const std::string& path) {
     space.upper = bounds_from_json(p.at("upper"), INFINITY);
     runtime::PolicyConfig config;
     p.at("hidden").get_to(config.hidden);
+    // Sizes come from a file: check them before any network is built from them.
+    if (space.obs < 0 || space.obs > (1 << 24)) throw std::runtime_error("policy.obs is not a valid size");
+    for (int c : space.choices)
+      if (c < 1 || c > (1 << 24)) throw std::runtime_error("policy.choices holds an invalid number of choices");
+    if (space.lower.size() != space.upper.size()) throw std::runtime_error("policy.lower and policy.upper differ in size");
+    if (config.hidden.empty()) throw std::runtime_error("policy.hidden is empty");
+    for (int h : config.hidden)
+      if (h < 1 || h > 65536) throw std::runtime_error("policy.hidden holds an invalid layer size");
+    if (c.param_values.size() != c.param_names.size())
+      throw std::runtime_error("model.param_values has " + std::to_string(c.param_values.size()) +
+                               " values for " + std::to_string(c.param_names.size()) + " param names");
     config.continuous = p.at("gaussian").get<bool>() ? runtime::ContinuousHead::Gaussian
                                                      : runtime::ContinuousHead::Deterministic;
     c.policy = runtime::Policy(space, config, 0);
@@ -270,12 +281,16 @@ Model Checkpoint::compile_model(CompileOptions options, bool allow_changed) cons
                              "); retrain, or allow a changed model explicitly");
   if (model.param_names() != c.param_names)
     throw std::runtime_error("the model's params are not those the policy was trained with");
+  if (c.param_values.size() != model.num_params())
+    throw std::runtime_error("the checkpoint has " + std::to_string(c.param_values.size()) + " param values; the model has " +
+                             std::to_string(model.num_params()));
   auto& impl = detail::ModelAccess::mutable_impl(model);
   impl.params = c.param_values;
   const auto space = runtime::ActionSpace::of(model);
   const auto& trained = c.policy.space();
-  if (space.obs != trained.obs || space.choices != trained.choices || space.lower.size() != trained.lower.size())
-    throw std::runtime_error("the model's observations or actions no longer match the trained policy");
+  if (space.obs != trained.obs || space.choices != trained.choices || space.lower != trained.lower ||
+      space.upper != trained.upper)
+    throw std::runtime_error("the model's observations, choices or action bounds no longer match the trained policy");
   return model;
 }
 

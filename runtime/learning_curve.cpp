@@ -44,7 +44,7 @@ void write_learning_curve_svg(const std::vector<IterationStats>& history, const 
   constexpr double W = 760, H = 440, left = 80, right = 20, top = 40, bottom = 60;
   double x_max = 1, y_lo = INFINITY, y_hi = -INFINITY;
   for (const auto& s : history) {
-    x_max = std::max(x_max, double(s.iteration + 1));
+    x_max = std::max(x_max, double(s.iteration));
     for (double v : {s.train_cost, s.dev_cost})
       if (std::isfinite(v)) y_lo = std::min(y_lo, v), y_hi = std::max(y_hi, v);
   }
@@ -79,7 +79,7 @@ void write_learning_curve_svg(const std::vector<IterationStats>& history, const 
   auto polyline = [&](auto value, const char* color, double width) {
     svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"" << width << "\" points=\"";
     for (const auto& s : history)
-      if (std::isfinite(value(s))) svg << px(double(s.iteration + 1)) << ',' << py(value(s)) << ' ';
+      if (std::isfinite(value(s))) svg << px(double(s.iteration)) << ',' << py(value(s)) << ' ';
     svg << "\"/>\n";
   };
   polyline([](const IterationStats& s) { return s.train_cost; }, "#8fb8de", 1.2);

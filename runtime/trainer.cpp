@@ -319,7 +319,7 @@ IterationStats Trainer::Impl::iterate() {
   warm_up();
   std::vector<Chunk> chunks = roll(spec, options.batch);
   IterationStats stats;
-  stats.iteration = iteration;
+  stats.iteration = iteration + 1;  // counted from 1, as checkpoints and metrics rows count them
   stats.lr = lr;
   double total = 0;
   for (const auto& c : chunks) total += c.total.sum();
@@ -432,11 +432,15 @@ IterationStats Trainer::Impl::iterate() {
 }
 
 void Trainer::Impl::evaluate_dev(IterationStats& stats) {
-  stats.dev_cost = runtime::summarize(runtime::rollout_totals(
-                                          runtime::evaluation_spec(*model, policy, options, options.dev_seed),
-                                          options.dev_episodes, threads))
-                       .mean;
-  if (!std::isfinite(stats.dev_cost)) return;
+  try {
+    stats.dev_cost = runtime::summarize(runtime::rollout_totals(
+                                            runtime::evaluation_spec(*model, policy, options, options.dev_seed),
+                                            options.dev_episodes, threads))
+                         .mean;
+  } catch (const runtime::NonFiniteError& e) {
+    throw TrainingError(std::string("the dev evaluation after iteration ") + std::to_string(iteration) + ": " +
+                        e.what());
+  }
   if (best && !(stats.dev_cost < best->dev_cost())) return;
   best = std::make_unique<Checkpoint>(snapshot());
   best->impl_->dev_cost = stats.dev_cost;
@@ -470,7 +474,7 @@ Trainer::Trainer(const Model& model, TrainOptions options) {
     const auto path = std::filesystem::path(o.out_dir) / "metrics.csv";
     impl_->csv.open(path);
     if (!impl_->csv) throw std::runtime_error("cannot write " + path.string());
-    impl_->csv << "iteration,samples,seconds,train_cost,dev_cost,best_dev_cost,grad_norm,entropy,lr\n";
+    impl_->csv << "iteration,samples,seconds,train_cost,dev_cost,best_dev_cost,grad_norm,entropy,lr" << std::endl;
   }
 }
 

@@ -70,7 +70,7 @@ struct TrainOptions {
 
 // What one iteration measured. Costs are mean sum_t discount^t cost_t per episode.
 struct IterationStats {
-  std::int64_t iteration = 0;
+  std::int64_t iteration = 0;      // 1 for the first
   std::int64_t samples = 0;        // environment steps simulated so far (dev and test excluded)
   double seconds = 0;              // wall time since training began
   double train_cost = NAN;         // of this iteration's training batch

@@ -44,7 +44,7 @@ class Progress {
 
   void update(const hpo::IterationStats& s) {
     if (quiet_) return;
-    const std::int64_t done = s.iteration + 1;
+    const std::int64_t done = s.iteration;
     const bool evaluated = !std::isnan(s.dev_cost);
     const std::int64_t every = std::max<std::int64_t>(1, iterations_ / 20);
     if (!tty_ && !(done % every == 0 || done == iterations_ || done == 1)) return;
@@ -76,13 +76,13 @@ class Progress {
 
 std::vector<int> parse_hidden(const std::string& text) {
   std::vector<int> sizes;
-  std::stringstream in(text);
+  std::stringstream in(text + ",");  // so a trailing comma leaves an empty item to reject
   std::string item;
   while (std::getline(in, item, ',')) {
     try {
       std::size_t used = 0;
       int v = std::stoi(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
+      if (used != item.size() || item.empty()) throw std::invalid_argument(item);
       sizes.push_back(v);
     } catch (const std::exception&) {
       throw std::invalid_argument("--hidden takes layer sizes separated by commas, like 64,64; got '" + text + "'");
@@ -148,10 +148,17 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
                 "the first batch's cost per step, default 0.1)");
   t->add_option("--entropy-final", o.entropy_final, "Entropy bonus at the end (linear)")->capture_default_str();
   t->add_option("--temperature", o.temperature, "gumbel-st: softmax temperature")->capture_default_str();
-  t->add_option("--seed", o.seed, "Seed of initialization and training scenarios")->capture_default_str();
+  t->add_option("--seed", o.seed, "Seed of initialization and training scenarios")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   t->add_option("--threads", o.threads, "Threads (0: every core)")->capture_default_str();
-  t->add_option("--dev-seed", o.dev_seed, "Seed of the dev scenarios (model selection)")->capture_default_str();
-  t->add_option("--test-seed", o.test_seed, "Seed of the test scenarios (the reported cost)")->capture_default_str();
+  const auto below_2_63 = CLI::Range(std::uint64_t{0}, (std::uint64_t{1} << 63) - 1);
+  t->add_option("--dev-seed", o.dev_seed, "Seed of the dev scenarios (model selection), below 2^63")
+      ->capture_default_str()
+      ->check(below_2_63);
+  t->add_option("--test-seed", o.test_seed, "Seed of the test scenarios (the reported cost), below 2^63")
+      ->capture_default_str()
+      ->check(below_2_63);
   t->add_option("--dev-episodes", o.dev_episodes, "Dev episodes")->capture_default_str();
   t->add_option("--test-episodes", o.test_episodes, "Test episodes")->capture_default_str();
   t->add_option("--eval-every", o.eval_every, "Dev evaluation every N iterations")->capture_default_str();
@@ -166,7 +173,8 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
 
   auto add_checkpoint_options = [&](CLI::App* cmd) {
     cmd->add_option("checkpoint", s.checkpoint, "Checkpoint written by hpoc train")->required()->type_name("CKPT");
-    cmd->add_option("--seed", s.seed, "Scenario seed (default: the run's test seed)");
+    cmd->add_option("--seed", s.seed, "Scenario seed below 2^63 (default: the run's test seed)")
+        ->check(CLI::Range(std::uint64_t{0}, (std::uint64_t{1} << 63) - 1));
     cmd->add_option("--threads", s.threads, "Threads (0: every core)");
     cmd->add_flag("--allow-changed-model", s.allow_changed, "Use the model even if its sources changed since training");
     cmd->add_option("--stdlib", s.compile.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
@@ -192,6 +200,7 @@ int TrainCommands::run() const {
 
 // Options from the TOML file fill in what the command line left unset.
 void TrainCommands::State::apply_config() const {
+  if (!std::filesystem::is_regular_file(config)) throw std::invalid_argument(config + ": cannot read the config file");
   toml::table table;
   try {
     table = toml::parse_file(config);
@@ -202,7 +211,7 @@ void TrainCommands::State::apply_config() const {
   }
   for (const auto& [key, node] : table) {
     const std::string name(key.str());
-    const auto line = std::to_string(node.source().begin.line), column = std::to_string(node.source().begin.column);
+    const auto line = std::to_string(key.source().begin.line), column = std::to_string(key.source().begin.column);
     const std::string where = config + ":" + line + ":" + column + ": ";
     CLI::Option* option = name == "config" || name == "file" ? nullptr : train->get_option_no_throw("--" + name);
     if (!option) throw std::invalid_argument(where + "'" + name + "' is not an option of hpoc train");
@@ -307,7 +316,8 @@ int TrainCommands::State::run_eval() const {
     hpo::Model model = ckpt.compile_model(compile, allow_changed);
     const auto& o = ckpt.options();
     const std::uint64_t s = eval->count("--seed") ? seed : o.test_seed;
-    const std::int64_t n = episodes > 0 ? episodes : o.test_episodes;
+    if (eval->count("--episodes") && episodes < 1) throw std::invalid_argument("--episodes must be at least 1");
+    const std::int64_t n = eval->count("--episodes") ? episodes : o.test_episodes;
     hpo::Evaluation e = ckpt.evaluate(model, s, n, threads);
     std::printf("%s: test cost %.6g +- %.3g (95%% CI, %lld episodes, seed %llu); trained with %s, iteration %lld\n",
                 model.name().c_str(), e.mean, e.ci95, static_cast<long long>(n), static_cast<unsigned long long>(s),
@@ -333,13 +343,19 @@ int TrainCommands::State::run_simulate() const {
     }
     // Written beside the target and renamed, so a failure leaves no half file behind.
     const std::string temporary = csv + ".tmp";
-    {
+    try {
       std::ofstream out(temporary);
       if (!out) throw std::runtime_error("cannot write " + csv);
       ckpt.simulate(model, s, episodes, out);
+      out.close();
+      std::filesystem::rename(temporary, csv);
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw;
     }
-    std::filesystem::rename(temporary, csv);
-    std::cerr << "wrote " << episodes << " episodes x " << model.horizon() << " steps to " << csv << '\n';
+    const auto horizon = ckpt.options().horizon > 0 ? ckpt.options().horizon : model.horizon();
+    std::cerr << "wrote " << episodes << " episodes x " << horizon << " steps to " << csv << '\n';
     return 0;
   } catch (const hpo::CompileError& e) {
     std::cerr << e.what();
