@@ -34,8 +34,7 @@ def main():
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "compare"))
     parser.add_argument("--no-ss", action="store_true", help="skip the (s, S) grid search")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more hpoc train flags")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # flags it does not know go to hpoc train
     hpoc = os.path.join(args.build, "tools", "hpoc", "hpoc")
 
     rows = []
@@ -45,7 +44,6 @@ def main():
         ss_cost = float(re.search(r"test cost \(seed \d+, \d+ episodes\): ([\d.]+) \+- ([\d.]+)", out).group(1))
         ci = float(re.search(r"test cost \(seed \d+, \d+ episodes\): [\d.]+ \+- ([\d.]+)", out).group(1))
         rows.append(("(s, S) grid search", ss_cost, ci, seconds))
-    extra = [a for a in args.extra if a != "--"]
     for algo in args.algos:
         out, seconds = run([hpoc, "train", args.model, "--algo", algo, "--iterations", str(args.iterations),
                             "--batch", str(args.batch), "--seed", str(args.seed), "--quiet",

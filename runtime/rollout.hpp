@@ -47,7 +47,7 @@ struct Chunk {
   Vector total;                                  // [size]: sum_t discount^t cost_t
 };
 
-constexpr std::int64_t kChunkSize = 64;
+constexpr std::int64_t kChunkSize = 16;
 
 std::vector<Chunk> make_chunks(std::int64_t batch);
 // Fills one chunk; throws NonFiniteError when the model or the policy produces NaN or infinity.

@@ -56,7 +56,7 @@ void validate(const Model& model, const TrainOptions& o) {
   if (std::isinf(o.entropy_coef) || !std::isfinite(o.entropy_final)) fail("--entropy and --entropy-final must be finite");
   if (o.threads < 0) fail("--threads cannot be negative (0 means every core)");
   if (o.dev_episodes < 1 || o.test_episodes < 1) fail("--dev-episodes and --test-episodes must be at least 1");
-  if (o.eval_every < 1) fail("--eval-every must be at least 1");
+  if (o.eval_every < 0) fail("--eval-every cannot be negative (0 means max(10, iterations / 25))");
   if ((o.dev_seed >> 63) || (o.test_seed >> 63)) fail("dev and test seeds must be below 2^63 (training uses the rest)");
   if ((o.algo == Algo::PPO || o.algo == Algo::Reinforce) && model.num_disc() == 0 && model.num_cont() == 0)
     fail("the model has no actions to learn");
@@ -425,7 +425,9 @@ IterationStats Trainer::Impl::iterate() {
   this->samples += options.batch * horizon;
   stats.samples = this->samples;
   ++iteration;
-  if (iteration % options.eval_every == 0 || iteration == options.iterations || iteration == 1) evaluate_dev(stats);
+  const std::int64_t every =
+      options.eval_every > 0 ? options.eval_every : std::max<std::int64_t>(10, (options.iterations + 24) / 25);
+  if (iteration % every == 0 || iteration == options.iterations || iteration == 1) evaluate_dev(stats);
   stats.best_dev_cost = best ? best->dev_cost() : NAN;
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;

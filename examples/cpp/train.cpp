@@ -13,11 +13,13 @@ int main(int argc, char** argv) {
     hpo::Model model = hpo::compile_file(path);
     hpo::TrainOptions options;
     options.algo = hpo::Algo::HPO;
-    options.iterations = 150;
+    options.iterations = 300;
+    options.batch = 256;
     options.lr = 3e-3;
+    options.schedule = hpo::Schedule::Linear;  // one noisy step: let the order settle
     hpo::Trainer trainer(model, options);
     trainer.train([](const hpo::IterationStats& s) {
-      if ((s.iteration + 1) % 50 == 0) std::printf("iteration %lld: train cost %.3f\n", (long long)s.iteration + 1, s.train_cost);
+      if (s.iteration % 100 == 0) std::printf("iteration %lld: train cost %.3f\n", (long long)s.iteration, s.train_cost);
     });
 
     // The policy's order for the (constant) observation, against q* = mu + sigma * Phi^-1(p / (p + h)).

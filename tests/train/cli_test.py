@@ -111,7 +111,7 @@ def case_bad_flags(c):
         (["--lr", "-1"], r"--lr must be a positive number"),
         (["--lr", "nan"], r"--lr must be a positive number"),
         (["--threads", "-1"], r"--threads cannot be negative"),
-        (["--eval-every", "0"], r"--eval-every must be at least 1"),
+        (["--eval-every", "-1"], r"--eval-every cannot be negative"),
         (["--dev-seed", str(2**63)], r"--dev-seed: Value 9223372036854775808 not in range 0 to 9223372036854775807"),
         (["--seed", "-1"], r"--seed"),
         (["--hidden", "64,"], r"--hidden takes layer sizes"),

@@ -51,8 +51,8 @@ std::string replaced(std::string text, const std::string& from, const std::strin
   return text.replace(at, from.size(), to);
 }
 
-// Small enough that a run takes milliseconds; more than one 64-episode chunk and more than one
-// 512-row surrogate block, so that several threads really split the work.
+// Small enough that a run takes milliseconds; several chunks of episodes (runtime/rollout.hpp:
+// kChunkSize) and more than one 512-row surrogate block, so that several threads really split the work.
 hpo::TrainOptions small_options(hpo::Algo algo = hpo::Algo::HPO) {
   hpo::TrainOptions o;
   o.algo = algo;

@@ -97,7 +97,7 @@ struct TrainCommands::State {
   CLI::App *train = nullptr, *eval = nullptr, *simulate = nullptr;
   // train
   std::string config;
-  std::string file, algo = "hpo", baseline = "value", schedule = "constant", hidden = "64,64", out;
+  std::string file, algo = "hpo", baseline = "batch-mean", schedule = "constant", hidden = "64,64", out;
   hpo::TrainOptions options;
   hpo::CompileOptions compile;
   bool quiet = false, sample_eval = false;
@@ -161,7 +161,8 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
       ->check(below_2_63);
   t->add_option("--dev-episodes", o.dev_episodes, "Dev episodes")->capture_default_str();
   t->add_option("--test-episodes", o.test_episodes, "Test episodes")->capture_default_str();
-  t->add_option("--eval-every", o.eval_every, "Dev evaluation every N iterations")->capture_default_str();
+  t->add_option("--eval-every", o.eval_every, "Dev evaluation every N iterations (0: max(10, iterations / 25))")
+      ->capture_default_str();
   t->add_flag("--sample-eval", s.sample_eval, "Evaluate the stochastic policy instead of its most likely actions");
   t->add_option("--out", s.out, "Output folder (default runs/<model>)")->type_name("DIR");
   t->add_flag("--quiet", s.quiet, "No progress line");
