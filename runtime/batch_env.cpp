@@ -153,10 +153,9 @@ void BatchEnv::replay_step(std::int64_t t, std::span<const std::int32_t> disc, s
 
 BatchEnv::Gradients BatchEnv::backward(std::span<const double> cost_bar, std::span<const double> obs_bar) const {
   if (!record_) throw std::logic_error("backward needs a BatchEnv made with record = true");
-  const Model::Impl& m = *model_->impl_;
   const auto n = static_cast<std::size_t>(batch_);
-  const std::size_t S = model_->num_state(), C = model_->num_cont(), D = model_->num_disc(), N = model_->num_noise(),
-                    O = model_->num_obs(), T = static_cast<std::size_t>(t_);
+  const std::size_t S = model_->num_state(), C = model_->num_cont(), O = model_->num_obs(),
+                    T = static_cast<std::size_t>(t_);
   if (cost_bar.size() != T * n)
     throw std::invalid_argument("backward needs one cost adjoint per step and sample (" + std::to_string(T * n) +
                                 "), got " + std::to_string(cost_bar.size()));
@@ -166,16 +165,13 @@ BatchEnv::Gradients BatchEnv::backward(std::span<const double> cost_bar, std::sp
   Gradients g;
   g.cont.assign(T * C * n, 0.0);
   std::vector<double> state_bar(S * n, 0.0), earlier(S * n, 0.0);
-  if (!obs_bar.empty())
-    m.kernels->observe_adj_batch(batch_, m.params.data(), state_.data(), obs_bar.data() + T * O * n, state_bar.data());
+  auto obs_bar_at = [&](std::size_t t) { return obs_bar.subspan(t * O * n, O * n); };
+  if (!obs_bar.empty()) observe_backward(t_, obs_bar_at(T), state_bar);
   for (std::size_t t = T; t-- > 0;) {
     std::fill(earlier.begin(), earlier.end(), 0.0);
-    const double* state_t = states_.data() + t * S * n;
-    if (!obs_bar.empty())
-      m.kernels->observe_adj_batch(batch_, m.params.data(), state_t, obs_bar.data() + t * O * n, earlier.data());
-    m.kernels->step_adj_batch(batch_, m.params.data(), state_t, discs_.data() + t * D * n, conts_.data() + t * C * n,
-                              noises_.data() + t * N * n, state_bar.data(), cost_bar.data() + t * n, earlier.data(),
-                              g.cont.data() + t * C * n);
+    if (!obs_bar.empty()) observe_backward(std::int64_t(t), obs_bar_at(t), earlier);
+    step_backward(std::int64_t(t), state_bar, cost_bar.subspan(t * n, n), earlier,
+                  std::span<double>(g.cont).subspan(t * C * n, C * n));
     std::swap(state_bar, earlier);
   }
   g.initial_state = std::move(state_bar);
