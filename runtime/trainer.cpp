@@ -312,7 +312,7 @@ IterationStats Trainer::Impl::iterate() {
   const double progress = double(iteration) / double(options.iterations);
   const double lr = runtime::scheduled(options.lr, options.schedule, progress);
   const double entropy_start = std::isnan(options.entropy_coef)
-                                   ? (options.algo == Algo::PPO || options.sf_epochs > 0 ? 0.01 : 0.1)
+                                   ? (options.algo == Algo::PPO || options.sf_epochs > 0 ? 0.01 : 0.03)
                                    : options.entropy_coef;
   double entropy_coef = entropy_start + (options.entropy_final - entropy_start) * progress;
   auto spec = training_spec(training_seed(options.seed, iteration), mix(options.seed ^ 0x504F4C, iteration));

@@ -57,7 +57,7 @@ struct TrainOptions {
   // Entropy bonus on the discrete head, annealed linearly to entropy_final. For ppo it weighs the
   // entropy against normalized advantages; for the other estimators against the cost per step, in
   // units of the first batch's mean cost per step (so 0.1 means a tenth of it per nat). NaN picks
-  // the algorithm's default: 0.01 for ppo and hpo's PPO epochs, 0.1 otherwise.
+  // the algorithm's default: 0.01 for ppo and hpo's PPO epochs, 0.03 otherwise.
   double entropy_coef = NAN;
   double entropy_final = 0.0;
   double temperature = 1.0;          // gumbel-st

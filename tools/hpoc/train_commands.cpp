@@ -145,7 +145,7 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--value-coef", o.value_coef, "ppo: value-loss weight")->capture_default_str();
   t->add_option("--entropy", o.entropy_coef,
                 "Entropy bonus at the start (ppo: vs normalized advantages, default 0.01; others: in units of "
-                "the first batch's cost per step, default 0.1)");
+                "the first batch's cost per step, default 0.03)");
   t->add_option("--entropy-final", o.entropy_final, "Entropy bonus at the end (linear)")->capture_default_str();
   t->add_option("--temperature", o.temperature, "gumbel-st: softmax temperature")->capture_default_str();
   t->add_option("--seed", o.seed, "Seed of initialization and training scenarios")
