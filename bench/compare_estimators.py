@@ -2,13 +2,15 @@
 """compare_estimators.py: train one model with several estimators on the same budget (iterations x
 batch x horizon simulated steps) and compare their test costs with the best (s, S) policy.
 
-    python3 bench/compare_estimators.py examples/inventory.hpo --algos hpo ppo --iterations 300
+    python3 bench/compare_estimators.py examples/inventory.hpo --algos hpo ppo
+    python3 bench/compare_estimators.py bench/models/inventory20.hpo --ss-args '--s-range 9:19 --S-range 16:29'
 
 Prints a table (markdown) of test cost, 95% interval, gap to (s, S) and wall time per estimator.
 """
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -28,19 +30,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--algos", nargs="+", default=["hpo", "hpo-decoupled", "ppo"])
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=1200)
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "compare"))
     parser.add_argument("--no-ss", action="store_true", help="skip the (s, S) grid search")
+    parser.add_argument("--ss-args", default="", help="ss_grid flags, e.g. '--s-range 9:19 --S-range 16:29'")
     args, extra = parser.parse_known_args()  # flags it does not know go to hpoc train
     hpoc = os.path.join(args.build, "tools", "hpoc", "hpoc")
 
     rows = []
     ss_cost = None
     if not args.no_ss:
-        out, seconds = run([os.path.join(args.build, "bench", "ss_grid"), args.model])
+        out, seconds = run([os.path.join(args.build, "bench", "ss_grid"), args.model] + shlex.split(args.ss_args))
         ss_cost = float(re.search(r"test cost \(seed \d+, \d+ episodes\): ([\d.]+) \+- ([\d.]+)", out).group(1))
         ci = float(re.search(r"test cost \(seed \d+, \d+ episodes\): [\d.]+ \+- ([\d.]+)", out).group(1))
         rows.append(("(s, S) grid search", ss_cost, ci, seconds))
