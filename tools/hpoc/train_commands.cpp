@@ -48,6 +48,10 @@ class Progress {
     const bool evaluated = !std::isnan(s.dev_cost);
     const std::int64_t every = std::max<std::int64_t>(1, iterations_ / 20);
     if (!tty_ && !(done % every == 0 || done == iterations_ || done == 1)) return;
+    // A terminal line redrawn more than ten times a second only costs time.
+    const auto now = std::chrono::steady_clock::now();
+    if (tty_ && done != iterations_ && !evaluated && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
     constexpr int kWidth = 24;
     const int filled = int(kWidth * double(done) / double(iterations_));
     std::string bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "]";
@@ -72,6 +76,7 @@ class Progress {
   std::int64_t iterations_;
   bool quiet_, tty_;
   double last_dev_ = NAN;
+  std::chrono::steady_clock::time_point last_draw_{};
 };
 
 std::vector<int> parse_hidden(const std::string& text) {
