@@ -237,7 +237,6 @@ void surrogate_block(const Policy& policy, const Samples& samples, std::span<con
       // d log N / d mean = (raw - mean) / sigma^2; d log N / d log_std = (raw - mean)^2 / sigma^2 - 1.
       mean_grad.col(i) = (diff * inv_var).cwiseProduct(logp_grad);
       log_std_grad[i] += ((diff.array().square() * inv_var - 1.0).matrix()).dot(logp_grad);
-      out.stats.entropy += (log_std[i] + 1.4189385332046727) * n * inv_count;
       log_std_grad[i] -= spec.entropy_coef * n * inv_count;
     }
     policy.cont_net().backward(policy.cont_params(), cont_tape, mean_grad, policy.cont_grad(grad), nullptr);

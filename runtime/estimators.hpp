@@ -43,7 +43,7 @@ struct SurrogateSpec {
   bool normalize_advantage = false;
 };
 struct SurrogateStats {
-  double approx_kl = 0, entropy = 0, value_loss = 0, clip_fraction = 0;
+  double approx_kl = 0, entropy = 0, value_loss = 0, clip_fraction = 0;  // entropy: of the discrete head
 };
 // Adds the gradient of the mean over `rows` of max(r A, clip(r) A) - entropy + value loss, with
 // r = pi(d, u | o) / pi_old, to policy_grad and value_grad.

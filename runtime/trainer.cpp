@@ -58,8 +58,6 @@ void validate(const Model& model, const TrainOptions& o) {
   if (o.dev_episodes < 1 || o.test_episodes < 1) fail("--dev-episodes and --test-episodes must be at least 1");
   if (o.eval_every < 0) fail("--eval-every cannot be negative (0 means max(10, iterations / 25))");
   if ((o.dev_seed >> 63) || (o.test_seed >> 63)) fail("dev and test seeds must be below 2^63 (training uses the rest)");
-  if ((o.algo == Algo::PPO || o.algo == Algo::Reinforce) && model.num_disc() == 0 && model.num_cont() == 0)
-    fail("the model has no actions to learn");
   if (model.num_disc() == 0 && model.num_cont() == 0) fail("the model has no actions to learn");
 }
 
