@@ -170,6 +170,7 @@ void Checkpoint::save(const std::string& path) const {
            {"source", c.model_source},
            {"source_hash", c.source_hash},
            {"stdlib_dirs", c.stdlib_dirs},
+           {"sets", c.sets},
            {"param_names", c.param_names},
            {"param_values", c.param_values}}},
          {"options", options_to_json(c.options)},
@@ -217,6 +218,7 @@ Checkpoint Checkpoint::load(const std::string& path) {
     m.at("source").get_to(c.model_source);
     m.at("source_hash").get_to(c.source_hash);
     m.at("stdlib_dirs").get_to(c.stdlib_dirs);
+    m.at("sets").get_to(c.sets);
     m.at("param_names").get_to(c.param_names);
     m.at("param_values").get_to(c.param_values);
     c.options = options_from_json(j.at("options"));
@@ -273,6 +275,9 @@ Checkpoint Checkpoint::load(const std::string& path) {
 Model Checkpoint::compile_model(CompileOptions options, bool allow_changed) const {
   const Impl& c = *impl_;
   for (const auto& d : c.stdlib_dirs) options.stdlib_dirs.push_back(d);
+  // The assignments as trained: consts among them give the model its sizes; the params among
+  // them are overwritten by the stored values below.
+  options.sets.insert(options.sets.begin(), c.sets.begin(), c.sets.end());
   Model model = c.model_path.empty() ? compile_string(c.model_source, "checkpoint.hpo", options)
                                      : compile_file(c.model_path, options);
   if (!allow_changed && hpo::source_hash(model) != c.source_hash)

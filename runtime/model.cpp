@@ -40,6 +40,7 @@ static Model compile(std::function<std::unique_ptr<CheckedModel>(SourceManager&,
   diags.set_warnings_as_errors(options.strict);
   CheckOptions check_options;
   check_options.stdlib_dirs = options.stdlib_dirs;
+  check_options.sets = options.sets;
   for (const auto& d : default_stdlib_dirs()) check_options.stdlib_dirs.push_back(d);
   impl->checked = check(*impl->sources, diags, check_options);
   if (!impl->checked) throw CompileError(messages.str());

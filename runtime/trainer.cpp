@@ -455,6 +455,7 @@ Checkpoint Trainer::Impl::snapshot() const {
   ci.model_source = mi.sources->file(0).text;
   ci.source_hash = source_hash(*model);
   ci.stdlib_dirs = mi.options.stdlib_dirs;
+  ci.sets = mi.options.sets;
   ci.param_names = model->param_names();
   ci.param_values.assign(model->params().begin(), model->params().end());
   ci.options = options;

@@ -11,6 +11,7 @@ struct Checkpoint::Impl {
   std::string model_source;  // the main file's text, to compile a string model again
   std::string source_hash;
   std::vector<std::string> stdlib_dirs;
+  std::vector<std::string> sets;         // --set assignments, for consts that size the model
   std::vector<std::string> param_names;  // per element, as Model::param_names
   std::vector<double> param_values;
   TrainOptions options;

@@ -49,11 +49,49 @@ const Value* Sema::const_value(const ast::Symbol* sym) {
     return nullptr;
   }
   const auto& decl = static_cast<const ast::ConstDecl&>(*sym->decl);
+  if (sym->loc.file == model_->main_file)
+    for (const auto& assignment : options_.sets)
+      if (assignment.substr(0, assignment.find('=')) == sym->name) {
+        auto v = const_override(sym, t, assignment);
+        const_values_[sym] = std::move(v);
+        return const_values_[sym] ? &*const_values_[sym] : nullptr;
+      }
   Env env;
   const_values_[sym] = std::nullopt;  // guards against cycles during evaluation
   auto v = eval(*decl.value, env);
   const_values_[sym] = std::move(v);
   return const_values_[sym] ? &*const_values_[sym] : nullptr;
+}
+
+std::optional<Value> Sema::const_override(const ast::Symbol* sym, const Type& type, const std::string& assignment) {
+  const std::string text = assignment.substr(assignment.find('=') + 1), where = "--set " + assignment;
+  Value v;
+  v.type = type;
+  if (type.scalar == Scalar::Bool) {
+    if (text != "true" && text != "false") {
+      diags_.error_at(where, "const '" + sym->name + "' is a bool; give true or false");
+      return std::nullopt;
+    }
+    v.reals.push_back(text == "true" ? 1.0 : 0.0);
+    return v;
+  }
+  std::size_t used = 0;
+  try {
+    if (type.scalar == Scalar::Int) {
+      v.ints.push_back(std::stoll(text, &used));
+    } else {
+      v.reals.push_back(std::stod(text, &used));
+      if (!std::isfinite(v.reals.back())) used = 0;
+    }
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) {
+    diags_.error_at(where, "const '" + sym->name + "' is " + (type.scalar == Scalar::Int ? "an int" : "a real") +
+                               "; '" + text + "' is not one");
+    return std::nullopt;
+  }
+  return v;
 }
 
 const Value* Sema::param_default(const ast::Symbol* sym) {

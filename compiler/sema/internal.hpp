@@ -53,6 +53,7 @@ class Sema {
   std::optional<std::int64_t> const_int(ast::Expr& e, Context ctx, const std::string& what);
   std::optional<double> const_real(ast::Expr& e, Context ctx, const std::string& what);
   const Value* const_value(const ast::Symbol* sym);
+  std::optional<Value> const_override(const ast::Symbol* sym, const ast::Type& type, const std::string& assignment);
   const Value* param_default(const ast::Symbol* sym);
 
   // ---- flow.cpp: the step unrolled with its loop variables known.

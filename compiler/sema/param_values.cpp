@@ -70,7 +70,11 @@ bool assign(const CheckedModel& model, const std::string& name, const json& valu
             const std::string& where) {
   int index = find_param(model, name);
   if (index < 0) {
-    diags.error_at(where, "unknown param '" + name + "' (" + param_names(model) + ")");
+    std::string also;
+    for (const auto& c : model.consts)
+      if (c.symbol->name == name && c.symbol->loc.file == model.main_file)
+        also = "; '" + name + "' is a const: give it with --set " + name + "=VALUE";
+    diags.error_at(where, "unknown param '" + name + "' (" + param_names(model) + ")" + also);
     return false;
   }
   const ast::Type& type = model.params[index].symbol->type;
@@ -165,6 +169,9 @@ bool set_param(const CheckedModel& model, const std::string& assignment, ParamVa
     return false;
   }
   std::string name = assignment.substr(0, eq);
+  // A const of the model was replaced while checking (CheckOptions::sets).
+  for (const auto& c : model.consts)
+    if (c.symbol->name == name && c.symbol->loc.file == model.main_file) return true;
   json value;
   try {
     value = json::parse(assignment.substr(eq + 1));

@@ -74,6 +74,9 @@ struct CheckedModel {
 
 struct CheckOptions {
   std::vector<std::string> stdlib_dirs;  // searched after the importing file's own folder
+  // "NAME=VALUE" from --set: those naming a const of the main file replace its value (sizes too,
+  // e.g. --set STORES=16); the others are params, assigned later by set_param.
+  std::vector<std::string> sets;
 };
 
 // Where stdlib/ is found by default: $HPOC_STDLIB, then the folder fixed at build time.

@@ -516,3 +516,35 @@ TEST_CASE("a checkpoint with fewer param values than its model has params is ref
   // Only loaded and compiled: evaluating would read past the end of the param array.
   CHECK_THROWS_AS(hpo::Checkpoint::load((dir / "few_params.ckpt").string()).compile_model(), std::runtime_error);
 }
+
+TEST_CASE("--set of a const sizes the model, and its checkpoint rebuilds the model at that size", "[train]") {
+  const std::string source = R"(model sized
+const N = 2
+param target[N] = [1.0 + i for i in 0..N]
+state x[N] = 0.0
+action u[N] : real in [-1, 1]
+horizon 3
+step {
+  for i in 0..N { x'[i] = x[i] + u[i] }
+  cost += sum((x' - target) * (x' - target))
+})";
+  hpo::CompileOptions compile;
+  compile.sets = {"N=5", "target=2"};
+  hpo::Model model = hpo::compile_string(source, "sized.hpo", compile);
+  REQUIRE(model.num_state() == 5);
+  REQUIRE(model.num_cont() == 5);
+  CHECK(std::vector<double>(model.params().begin(), model.params().end()) == std::vector<double>(5, 2.0));
+
+  hpo::TrainOptions o = small_options();
+  o.batch = 8;
+  hpo::Trainer trainer(model, o);
+  const fs::path path = scratch("const_set") / "sized.ckpt";
+  trainer.checkpoint().save(path.string());
+  hpo::Checkpoint loaded = hpo::Checkpoint::load(path.string());
+  hpo::Model rebuilt = loaded.compile_model();
+  CHECK(rebuilt.num_state() == 5);
+  CHECK(loaded.evaluate(rebuilt, 5, 16).mean == trainer.evaluate(5, 16).mean);
+
+  compile.sets = {"N=0"};
+  CHECK_THROWS_AS(hpo::compile_string(source, "sized.hpo", compile), hpo::CompileError);
+}

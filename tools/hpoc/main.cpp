@@ -66,6 +66,7 @@ int run_file(const std::string& path, const Options& opt, Command command) {
   diags.set_warnings_as_errors(opt.strict);
   hpo::CheckOptions check_options;
   check_options.stdlib_dirs = opt.stdlib_dirs;
+  check_options.sets = opt.sets;
   for (const auto& d : hpo::default_stdlib_dirs()) check_options.stdlib_dirs.push_back(d);
   auto model = hpo::check_file(path, sources, diags, check_options);
   if (!model) return 1;
