@@ -3,7 +3,7 @@
 batch x horizon simulated steps) and compare their test costs with the best (s, S) policy.
 
     python3 bench/compare_estimators.py examples/inventory.hpo --algos hpo ppo
-    python3 bench/compare_estimators.py bench/models/inventory20.hpo --ss-args '--s-range 9:19 --S-range 16:29'
+    python3 bench/compare_estimators.py examples/inventory.hpo --set STORES=20 --ss-args '--s-range 9:19 --S-range 16:29'
 
 Prints a table (markdown) of test cost, 95% interval, gap to (s, S) and wall time per estimator.
 """
@@ -36,6 +36,7 @@ def main():
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "compare"))
     parser.add_argument("--no-ss", action="store_true", help="skip the (s, S) grid search")
+    parser.add_argument("--set", action="append", default=[], help="NAME=VALUE for the model (consts too)")
     parser.add_argument("--ss-args", default="", help="ss_grid flags, e.g. '--s-range 9:19 --S-range 16:29'")
     args, extra = parser.parse_known_args()  # flags it does not know go to hpoc train
     hpoc = os.path.join(args.build, "tools", "hpoc", "hpoc")
@@ -43,14 +44,15 @@ def main():
     rows = []
     ss_cost = None
     if not args.no_ss:
-        out, seconds = run([os.path.join(args.build, "bench", "ss_grid"), args.model] + shlex.split(args.ss_args))
+        sets = [a for s in args.set for a in ("--set", s)]
+        out, seconds = run([os.path.join(args.build, "bench", "ss_grid"), args.model] + sets + shlex.split(args.ss_args))
         ss_cost = float(re.search(r"test cost \(seed \d+, \d+ episodes\): ([\d.]+) \+- ([\d.]+)", out).group(1))
         ci = float(re.search(r"test cost \(seed \d+, \d+ episodes\): [\d.]+ \+- ([\d.]+)", out).group(1))
         rows.append(("(s, S) grid search", ss_cost, ci, seconds))
     for algo in args.algos:
         out, seconds = run([hpoc, "train", args.model, "--algo", algo, "--iterations", str(args.iterations),
                             "--batch", str(args.batch), "--seed", str(args.seed), "--quiet",
-                            "--out", os.path.join(args.out, algo)] + extra)
+                            "--out", os.path.join(args.out, algo)] + [a for s in args.set for a in ("--set", s)] + extra)
         match = re.search(r"test cost ([\d.e+-]+) \+- ([\d.e+-]+)", out)
         rows.append((algo, float(match.group(1)), float(match.group(2)), seconds))
 
