@@ -206,14 +206,14 @@ struct Trainer::Impl {
     }
   }
 
-  // The pathwise estimators' gradient of cost_weight * sum of discounted costs + SF terms.
-  std::vector<double> pathwise_gradient(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
-                                        const std::vector<Matrix>& sf_weights, double cost_weight,
-                                        double entropy_coef) const {
+  // The pathwise estimators' gradient of cost_weight * sum of discounted costs + SF terms, per chunk.
+  std::vector<std::vector<double>> chunk_gradients(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
+                                                   const std::vector<Matrix>& sf_weights, double cost_weight,
+                                                   double entropy_coef, bool cross_term) const {
     runtime::BackwardSpec bw;
     bw.cost_weight = cost_weight;
     bw.score_function = options.algo != Algo::GumbelST;
-    bw.cross_term = options.algo == Algo::HPO;
+    bw.cross_term = cross_term;
     bw.straight_through = options.algo == Algo::GumbelST;
     bw.temperature = options.temperature;
     bw.entropy_coef = entropy_coef;
@@ -222,9 +222,45 @@ struct Trainer::Impl {
       grads[i].assign(policy.params.size(), 0.0);
       runtime::backward_through_trajectory(spec, chunks[i], bw, sf_weights[i], grads[i]);
     });
+    return grads;
+  }
+
+  std::vector<double> sum(const std::vector<std::vector<double>>& parts, std::size_t begin, std::size_t end) const {
     std::vector<double> total(policy.params.size(), 0.0);
-    for (const auto& g : grads)
-      for (std::size_t k = 0; k < total.size(); ++k) total[k] += g[k];
+    for (std::size_t i = begin; i < end; ++i)
+      for (std::size_t k = 0; k < total.size(); ++k) total[k] += parts[i][k];
+    return total;
+  }
+
+  std::vector<double> pathwise_gradient(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
+                                        const std::vector<Matrix>& sf_weights, double cost_weight,
+                                        double entropy_coef) const {
+    auto parts = chunk_gradients(spec, chunks, sf_weights, cost_weight, entropy_coef, options.algo == Algo::HPO);
+    return sum(parts, 0, parts.size());
+  }
+
+  // The cross term, measured as the paper does: hpo's gradient minus the same without the cross
+  // term; its size relative to the whole, and the cosine between its means over two halves of the
+  // batch (near 0 when it is noise, near 1 when it carries signal). Returns hpo's gradient.
+  std::vector<double> measure_cross_term(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
+                          const std::vector<Matrix>& sf_weights, double cost_weight, double entropy_coef,
+                          IterationStats& stats) const {
+    auto with = chunk_gradients(spec, chunks, sf_weights, cost_weight, entropy_coef, true);
+    auto without = chunk_gradients(spec, chunks, sf_weights, cost_weight, entropy_coef, false);
+    const std::size_t half = chunks.size() / 2;
+    auto cross_of = [&](std::size_t begin, std::size_t end) {
+      std::vector<double> a = sum(with, begin, end), b = sum(without, begin, end);
+      for (std::size_t k = 0; k < a.size(); ++k) a[k] -= b[k];
+      return a;
+    };
+    auto norm = [](const std::vector<double>& v) { return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0)); };
+    std::vector<double> cross = cross_of(0, chunks.size()), total = sum(with, 0, with.size());
+    stats.cross_ratio = norm(cross) / std::max(norm(total), 1e-300);
+    if (half > 0) {
+      std::vector<double> a = cross_of(0, half), b = cross_of(half, chunks.size());
+      stats.cross_alignment =
+          std::inner_product(a.begin(), a.end(), b.begin(), 0.0) / std::max(norm(a) * norm(b), 1e-300);
+    }
     return total;
   }
 
@@ -301,6 +337,12 @@ struct Trainer::Impl {
       for (const auto& o : c.obs) policy.normalizer.merge(o);
   }
 
+  bool dev_evaluation_due(std::int64_t finished) const {
+    const std::int64_t every =
+        options.eval_every > 0 ? options.eval_every : std::max<std::int64_t>(10, (options.iterations + 24) / 25);
+    return finished % every == 0 || finished == options.iterations || finished == 1;
+  }
+
   IterationStats iterate();
   void evaluate_dev(IterationStats& stats);
   Checkpoint snapshot() const;
@@ -359,7 +401,9 @@ IterationStats Trainer::Impl::iterate() {
     } else {
       weights = sf_weights(chunks, g, baselines(chunks, g), per_step);
     }
-    std::vector<double> grad = pathwise_gradient(spec, chunks, weights, per_step, entropy_coef);
+    std::vector<double> grad = options.algo == Algo::HPO && dev_evaluation_due(iteration + 1)
+                                   ? measure_cross_term(spec, chunks, weights, per_step, entropy_coef, stats)
+                                   : pathwise_gradient(spec, chunks, weights, per_step, entropy_coef);
     stats.grad_norm = apply(grad, lr);
     if (options.sf_epochs > 0) {
       runtime::SurrogateSpec sf;
@@ -423,9 +467,7 @@ IterationStats Trainer::Impl::iterate() {
   this->samples += options.batch * horizon;
   stats.samples = this->samples;
   ++iteration;
-  const std::int64_t every =
-      options.eval_every > 0 ? options.eval_every : std::max<std::int64_t>(10, (options.iterations + 24) / 25);
-  if (iteration % every == 0 || iteration == options.iterations || iteration == 1) evaluate_dev(stats);
+  if (dev_evaluation_due(iteration)) evaluate_dev(stats);
   stats.best_dev_cost = best ? best->dev_cost() : NAN;
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
@@ -475,7 +517,9 @@ Trainer::Trainer(const Model& model, TrainOptions options) {
     const auto path = std::filesystem::path(o.out_dir) / "metrics.csv";
     impl_->csv.open(path);
     if (!impl_->csv) throw std::runtime_error("cannot write " + path.string());
-    impl_->csv << "iteration,samples,seconds,train_cost,dev_cost,best_dev_cost,grad_norm,entropy,lr" << std::endl;
+    impl_->csv << "iteration,samples,seconds,train_cost,dev_cost,best_dev_cost,grad_norm,entropy,lr,cross_ratio,"
+                  "cross_alignment"
+               << std::endl;
   }
 }
 
@@ -501,7 +545,8 @@ IterationStats Trainer::iterate() {
     };
     impl_->csv << stats.iteration << ',' << stats.samples << ',' << number(stats.seconds) << ','
                << number(stats.train_cost) << ',' << number(stats.dev_cost) << ',' << number(stats.best_dev_cost)
-               << ',' << number(stats.grad_norm) << ',' << number(stats.entropy) << ',' << number(stats.lr) << '\n';
+               << ',' << number(stats.grad_norm) << ',' << number(stats.entropy) << ',' << number(stats.lr) << ','
+               << number(stats.cross_ratio) << ',' << number(stats.cross_alignment) << '\n';
     impl_->csv.flush();
   }
   return stats;

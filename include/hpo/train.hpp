@@ -82,6 +82,10 @@ struct IterationStats {
   double grad_norm = NAN;          // of the policy gradient before clipping
   double entropy = NAN;            // of the discrete head, per step
   double lr = NAN;
+  // hpo, at dev evaluations: |cross term| / |gradient|, and the cosine between the cross term's
+  // means over two halves of the batch (about 0 when it is noise, about 1 when it is signal).
+  double cross_ratio = NAN;
+  double cross_alignment = NAN;
 };
 
 struct Evaluation {

@@ -28,7 +28,8 @@ NAN_FIRST_STEP = os.path.join(HERE, "nan_first_step.hpo")
 # Enough for every file and message; a run of this size takes milliseconds.
 SMALL = ["--iterations", "3", "--batch", "16", "--dev-episodes", "16", "--test-episodes", "32",
          "--hidden", "16", "--threads", "2", "--quiet"]
-METRICS_HEADER = "iteration,samples,seconds,train_cost,dev_cost,best_dev_cost,grad_norm,entropy,lr"
+METRICS_HEADER = ("iteration,samples,seconds,train_cost,dev_cost,best_dev_cost,grad_norm,entropy,lr,cross_ratio,"
+                  "cross_alignment")
 NUMBER = r"(-?[0-9][0-9.e+-]*|-?inf|-?nan)"
 
 
@@ -80,7 +81,7 @@ def read_metrics(path):
     check(lines and lines[0] == METRICS_HEADER, f"{path}: header is {lines[:1]}")
     rows = [dict(zip(METRICS_HEADER.split(","), line.split(","))) for line in lines[1:]]
     for i, row in enumerate(rows):
-        check(len(row) == 9 and row["iteration"] == str(i + 1), f"{path}: row {i} is {lines[i + 1]!r}")
+        check(len(row) == 11 and row["iteration"] == str(i + 1), f"{path}: row {i} is {lines[i + 1]!r}")
         check(math.isfinite(float(row["train_cost"])), f"{path}: row {i} has no finite train cost")
     return rows
 

@@ -548,3 +548,24 @@ step {
   compile.sets = {"N=0"};
   CHECK_THROWS_AS(hpo::compile_string(source, "sized.hpo", compile), hpo::CompileError);
 }
+
+TEST_CASE("hpo measures its cross term at dev evaluations; other estimators leave it unmeasured", "[train]") {
+  hpo::Model model = compile_source_file("examples/inventory.hpo");
+  hpo::TrainOptions o = small_options();
+  o.iterations = 2;
+  o.eval_every = 2;
+  hpo::Trainer trainer(model, o);
+  trainer.train();
+  const auto& h = trainer.history();
+  REQUIRE(h.size() == 2);
+  for (const auto& s : h) {  // iteration 1 and the last are dev evaluations
+    INFO("iteration " << s.iteration << ": ratio " << s.cross_ratio << ", alignment " << s.cross_alignment);
+    CHECK(s.cross_ratio > 0);
+    CHECK(std::isfinite(s.cross_ratio));
+    CHECK(std::abs(s.cross_alignment) <= 1.0 + 1e-12);
+  }
+  o.algo = hpo::Algo::HPODecoupled;
+  hpo::Trainer decoupled(model, o);
+  decoupled.train();
+  CHECK(std::isnan(decoupled.history().back().cross_ratio));
+}
