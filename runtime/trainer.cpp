@@ -276,6 +276,28 @@ struct Trainer::Impl {
     return out;
   }
 
+  // The pathwise estimators' score-function weights: none for gumbel-st, else discount^t (G_t - b_t).
+  std::vector<Matrix> score_weights(const std::vector<Chunk>& chunks, const std::vector<Matrix>& g,
+                                    double scale) const {
+    if (options.algo != Algo::GumbelST) return sf_weights(chunks, g, baselines(chunks, g), scale);
+    std::vector<Matrix> zero;
+    for (const auto& c : chunks) zero.push_back(Matrix::Zero(horizon, c.size));
+    return zero;
+  }
+
+  // REINFORCE's gradient of the mean cost per step over all samples, with the weights discount^t
+  // (G_t - b_t) already in samples.advantage.
+  runtime::SurrogateStats reinforce_gradient(const runtime::Samples& samples, double entropy_coef,
+                                             std::vector<double>& grad) const {
+    runtime::SurrogateSpec sf;
+    sf.continuous = true;
+    sf.entropy_coef = entropy_coef;
+    std::vector<double> unused;
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(samples.rows()));
+    std::iota(rows.begin(), rows.end(), 0);
+    return runtime::surrogate_gradient(policy, samples, rows, sf, grad, unused, threads);
+  }
+
   double apply(std::vector<double>& grad, double lr) {
     double sq = 0;
     for (const auto& group : policy.groups())
@@ -385,9 +407,7 @@ IterationStats Trainer::Impl::iterate() {
 
   if (pathwise()) {
     std::vector<Matrix> weights;
-    if (options.algo == Algo::GumbelST) {
-      for (const auto& c : chunks) weights.push_back(Matrix::Zero(horizon, c.size));
-    } else if (options.sf_epochs > 0) {
+    if (options.sf_epochs > 0 && options.algo != Algo::GumbelST) {
       // The paper's preset: normalized GAE advantages for the score-function part.
       std::vector<Matrix> adv, targets;
       gae(chunks, adv, targets);
@@ -399,7 +419,7 @@ IterationStats Trainer::Impl::iterate() {
       for (auto& a : adv) weights.push_back((a.array() - mean) * inv_sd * per_step);
       fill(samples, chunks, adv, targets);
     } else {
-      weights = sf_weights(chunks, g, baselines(chunks, g), per_step);
+      weights = score_weights(chunks, g, per_step);
     }
     std::vector<double> grad = options.algo == Algo::HPO && dev_evaluation_due(iteration + 1)
                                    ? measure_cross_term(spec, chunks, weights, per_step, entropy_coef, stats)
@@ -431,14 +451,8 @@ IterationStats Trainer::Impl::iterate() {
   } else {  // REINFORCE: one score-function step on discount^t (G_t - b_t)
     std::vector<Matrix> weights = sf_weights(chunks, g, baselines(chunks, g), 1.0), targets = g;
     fill(samples, chunks, weights, targets);
-    runtime::SurrogateSpec sf;
-    sf.continuous = true;
-    sf.entropy_coef = entropy_coef;
-    std::vector<double> grad(policy.params.size(), 0.0), unused;
-    std::vector<std::int64_t> rows(static_cast<std::size_t>(samples.rows()));
-    std::iota(rows.begin(), rows.end(), 0);
-    auto s = runtime::surrogate_gradient(policy, samples, rows, sf, grad, unused, threads);
-    stats.entropy = s.entropy;
+    std::vector<double> grad(policy.params.size(), 0.0);
+    stats.entropy = reinforce_gradient(samples, entropy_coef, grad).entropy;
     stats.grad_norm = apply(grad, lr);
   }
   // The value network learns Monte Carlo costs-to-go when it serves as hpo's or reinforce's baseline.
@@ -590,23 +604,11 @@ std::vector<double> Trainer::gradient(std::uint64_t seed, std::int64_t episodes)
   std::vector<Chunk> chunks = m.roll(spec, episodes);
   std::vector<Matrix> g = m.costs_to_go(chunks);
   const double per_episode = 1.0 / double(episodes);
-  if (m.pathwise()) {
-    std::vector<Matrix> weights;
-    if (m.options.algo == Algo::GumbelST)
-      for (const auto& c : chunks) weights.push_back(Matrix::Zero(m.horizon, c.size));
-    else
-      weights = m.sf_weights(chunks, g, m.baselines(chunks, g), per_episode);
-    return m.pathwise_gradient(spec, chunks, weights, per_episode, 0.0);
-  }
+  if (m.pathwise()) return m.pathwise_gradient(spec, chunks, m.score_weights(chunks, g, per_episode), per_episode, 0.0);
   runtime::Samples samples = runtime::flatten(chunks, m.horizon);
-  std::vector<Matrix> weights = m.sf_weights(chunks, g, m.baselines(chunks, g), 1.0);
-  m.fill(samples, chunks, weights, g);
-  runtime::SurrogateSpec sf;
-  sf.continuous = true;
-  std::vector<double> grad(m.policy.params.size(), 0.0), unused;
-  std::vector<std::int64_t> rows(static_cast<std::size_t>(samples.rows()));
-  std::iota(rows.begin(), rows.end(), 0);
-  runtime::surrogate_gradient(m.policy, samples, rows, sf, grad, unused, m.threads);
+  m.fill(samples, chunks, m.sf_weights(chunks, g, m.baselines(chunks, g), 1.0), g);
+  std::vector<double> grad(m.policy.params.size(), 0.0);
+  m.reinforce_gradient(samples, 0.0, grad);
   for (double& v : grad) v *= double(m.horizon);  // the surrogate averages over steps too
   return grad;
 }
