@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "runtime/atomic_file.hpp"
 #include "runtime/model.hpp"
 #include "runtime/parallel.hpp"
 #include "runtime/trainer_state.hpp"
@@ -189,18 +190,7 @@ void Checkpoint::save(const std::string& path) const {
            {"obs_mean", vector_of(p.normalizer.mean)},
            {"obs_var", vector_of(p.normalizer.var)},
            {"obs_count", p.normalizer.count}}}};
-  // Write beside the target and rename: a crash mid-write never leaves a torn checkpoint.
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write checkpoint " + temporary);
-    out << j.dump(1) << '\n';
-    out.flush();
-    if (!out) throw std::runtime_error("writing checkpoint " + temporary + " failed");
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) throw std::runtime_error("cannot move checkpoint into place at " + path + ": " + error.message());
+  runtime::write_file_atomically(path, j.dump(1) + "\n", "checkpoint");
 }
 
 Checkpoint Checkpoint::load(const std::string& path) {

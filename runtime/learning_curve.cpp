@@ -1,10 +1,9 @@
 // learning_curve.cpp: the learning curve (train and dev cost per iteration) as a standalone SVG.
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "runtime/atomic_file.hpp"
 #include "runtime/trainer_state.hpp"
 
 namespace hpo::runtime {
@@ -90,15 +89,7 @@ void write_learning_curve_svg(const std::vector<IterationStats>& history, const 
       << "<line x1=\"0\" x2=\"24\" y1=\"18\" y2=\"18\" stroke=\"#d9541e\" stroke-width=\"2\"/>"
       << "<text x=\"30\" y=\"22\">dev</text></g>\n</svg>\n";
 
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary);
-    out << svg.str();
-    if (!out) throw std::runtime_error("cannot write " + temporary);
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) throw std::runtime_error("cannot write " + path + ": " + error.message());
+  write_file_atomically(path, svg.str(), "learning curve");
 }
 
 }  // namespace hpo::runtime
