@@ -87,6 +87,7 @@ enum class Builtin {
   Relu, Abs, Exp, Log, Sqrt, Sin, Cos, Tanh, Sigmoid, Softplus,  // elementwise, one argument
   Max, Min, Pow,                                                 // elementwise, two (max/min: one = reduction)
   Clamp, Sum, Mean, Dot, Real, Eye, Div,
+  SeededUniform, SeededNormal,                                   // pseudo-random numbers from integer keys
 };
 const char* spelling(Builtin b);
 

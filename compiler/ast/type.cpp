@@ -83,6 +83,8 @@ const char* spelling(Builtin b) {
     case Builtin::Real: return "real";
     case Builtin::Eye: return "eye";
     case Builtin::Div: return "div";
+    case Builtin::SeededUniform: return "seeded_uniform";
+    case Builtin::SeededNormal: return "seeded_normal";
   }
   return "?";
 }

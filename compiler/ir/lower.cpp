@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "ast/int_math.hpp"
+#include "ast/seeded_random.hpp"
 #include "ir/builder.hpp"
 
 namespace hpo::ir {
@@ -535,6 +536,13 @@ LVal Lowerer::call(const ast::CallExpr& e) {
     }
     case Builtin::Div: {
       return int_value(floor_div(args[0].ints[0], args[1].ints[0]));
+    }
+    case Builtin::SeededUniform:
+    case Builtin::SeededNormal: {
+      std::vector<std::int64_t> keys;
+      for (const auto& arg : args) keys.push_back(arg.ints[0]);
+      double value = e.builtin == Builtin::SeededUniform ? seeded_uniform(keys) : seeded_normal(keys);
+      return LVal{{}, {b().const_f(value)}, {}, false};
     }
     case Builtin::None: break;
   }

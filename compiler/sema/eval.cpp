@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ast/int_math.hpp"
+#include "ast/seeded_random.hpp"
 #include "sema/internal.hpp"
 
 namespace hpo::sema {
@@ -451,6 +452,13 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
             return out;
           }
           out.ints[0] = floor_div(x, y);
+          return out;
+        }
+        case Builtin::SeededUniform:
+        case Builtin::SeededNormal: {
+          std::vector<std::int64_t> keys;
+          for (const auto& arg : args) keys.push_back(arg.ints[0]);
+          out.reals[0] = call.builtin == Builtin::SeededUniform ? seeded_uniform(keys) : seeded_normal(keys);
           return out;
         }
         case Builtin::None: break;

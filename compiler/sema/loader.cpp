@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 namespace {
 bool is_builtin_name(const std::string& name) {
   static const char* const kNames[] = {"relu", "abs",  "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus",
-                                       "max",  "min",  "pow", "clamp", "sum", "mean", "dot", "real", "eye", "div"};
+                                       "max",  "min",  "pow", "clamp", "sum", "mean", "dot", "real", "eye", "div",
+                                       "seeded_uniform", "seeded_normal"};
   for (const char* n : kNames)
     if (name == n) return true;
   return false;

@@ -471,6 +471,7 @@ Type Sema::type_call(ast::CallExpr& e, Context ctx) {
       {"pow", ast::Builtin::Pow},     {"clamp", ast::Builtin::Clamp},     {"sum", ast::Builtin::Sum},
       {"mean", ast::Builtin::Mean},   {"dot", ast::Builtin::Dot},         {"real", ast::Builtin::Real},
       {"eye", ast::Builtin::Eye},     {"div", ast::Builtin::Div},
+      {"seeded_uniform", ast::Builtin::SeededUniform}, {"seeded_normal", ast::Builtin::SeededNormal},
   };
   for (const auto& [name, builtin] : kBuiltins) {
     if (e.callee == name) {
@@ -593,6 +594,18 @@ Type Sema::type_builtin(ast::CallExpr& e, Context ctx) {
         }
       }
       return Type::integer();
+    case Builtin::SeededUniform: case Builtin::SeededNormal:
+      if (e.args.empty()) {
+        diags_.error(e.loc, "'" + name + "' takes a seed and any number of integer keys: " + name + "(seed, i, j, ...)");
+        return Type::error();
+      }
+      for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i].scalar != ast::Scalar::Int || !args[i].is_scalar()) {
+          diags_.error(e.args[i]->loc, "'" + name + "' keys are integers (a seed, loop indices), not " + args[i].str());
+          return Type::error();
+        }
+      }
+      return Type::real();
     case Builtin::None: break;
   }
   return Type::error();
