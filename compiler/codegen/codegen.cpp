@@ -46,6 +46,10 @@ class KernelEmitter {
     for (const auto& out : a_.outputs) {
       for (std::int64_t i = 0; i < out.count; ++i, ++k) {
         llvm::Value* v = values_[f_.outputs[k]];
+        // Adding a zero adjoint changes nothing; skipping it keeps a kernel over thousands of
+        // unused params (a generated matrix) from becoming thousands of stores for LLVM to chew.
+        auto* constant = llvm::dyn_cast<llvm::ConstantFP>(v);
+        if (out.accumulate && constant && constant->isZero()) continue;
         llvm::Value* ptr = element(out.array, b_.getInt64(i), true);
         if (out.accumulate) v = b_.CreateFAdd(b_.CreateLoad(b_.getDoubleTy(), ptr), v);
         b_.CreateStore(v, ptr);
