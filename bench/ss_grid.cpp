@@ -1,16 +1,20 @@
 // ss_grid.cpp: the (s, S) baseline of an inventory-like model: grid-search (s, S) per store on the
 // dev seed, then report the cost of the chosen policy on the test seed, the scenarios a trained
-// policy is scored on.
+// policy is scored on, and optionally (--lower-bound) the clairvoyant lower bound on the cost of
+// any policy on those same scenarios.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "inventory_bound.hpp"
 #include "ss_policy.hpp"
 
 namespace {
@@ -29,6 +33,7 @@ struct Options {
   int sweeps = 2;
   unsigned threads = 0;
   bool json = false;
+  bool lower_bound = false;
 };
 
 IntRange parse_range(const std::string& text, const char* option) {
@@ -66,8 +71,11 @@ int run(int argc, char** argv) {
   app.add_option("--S-range", opt.S_range, "Order-up-to levels to try, above s (default s+1:2*largest qty bound)")
       ->type_name("LO:HI");
   app.add_option("--sweeps", opt.sweeps, "Passes over the stores")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--threads", opt.threads, "Threads for the search (0: one per hardware thread)")->capture_default_str();
+  app.add_option("--threads", opt.threads, "Threads for the search and the bound (0: one per hardware thread)")
+      ->capture_default_str();
   app.add_flag("--json", opt.json, "Print one JSON object instead of text");
+  app.add_flag("--lower-bound", opt.lower_bound,
+               "Also compute the clairvoyant lower bound on any policy's cost, on the test scenarios");
   hpo::bench::SsGridOptions grid;
   try {
     app.parse(argc, argv);
@@ -97,6 +105,8 @@ int run(int argc, char** argv) {
   hpo::bench::StoreLayout layout;
   hpo::bench::SsResult found;
   hpo::bench::CostEstimate test;
+  std::optional<hpo::bench::CostEstimate> bound;
+  double bound_seconds = 0;
   const auto search_start = std::chrono::steady_clock::now();
   double search_seconds = 0;
   try {
@@ -104,11 +114,36 @@ int run(int argc, char** argv) {
     found = hpo::bench::grid_search_ss(*model, layout, opt.dev_seed, opt.episodes, grid);
     search_seconds = seconds_since(search_start);
     test = hpo::bench::evaluate_ss(*model, layout, found.s, found.S, opt.test_seed, opt.episodes);
+    if (opt.lower_bound) {
+      const auto bound_start = std::chrono::steady_clock::now();
+      bound = hpo::bench::clairvoyant_lower_bound(*model, layout, opt.test_seed, opt.episodes, grid.threads);
+      bound_seconds = seconds_since(bound_start);
+    }
   } catch (const std::invalid_argument& e) {
     std::cerr << "ss_grid: error: " << e.what() << '\n';
     return 1;
   }
   const double total_seconds = seconds_since(start);
+  // The bound holds scenario by scenario, so the (s, S) policy's cost on each test episode must be
+  // at least the bound's; the paired differences give the gap's interval.
+  double gap = 0, gap_ci95 = 0;
+  if (bound) {
+    const std::size_t n = test.episode_costs.size();
+    std::vector<double> gaps(n);
+    for (std::size_t b = 0; b < n; ++b) {
+      gaps[b] = test.episode_costs[b] - bound->episode_costs[b];
+      if (gaps[b] < -1e-9 * std::max(1.0, std::fabs(test.episode_costs[b])))
+        throw std::logic_error("the clairvoyant bound " + std::to_string(bound->episode_costs[b]) +
+                               " exceeds the (s, S) cost " + std::to_string(test.episode_costs[b]) +
+                               " on test episode " + std::to_string(b));
+      gap += gaps[b] / static_cast<double>(n);
+    }
+    if (n > 1) {
+      double squares = 0;
+      for (double g : gaps) squares += (g - gap) * (g - gap);
+      gap_ci95 = 1.96 * std::sqrt(squares / static_cast<double>(n - 1)) / std::sqrt(static_cast<double>(n));
+    }
+  }
 
   if (opt.json) {
     nlohmann::json out;
@@ -123,6 +158,12 @@ int run(int argc, char** argv) {
     out["test_cost"] = test.mean;
     out["test_ci95"] = test.ci95;
     out["stores_changed_per_sweep"] = found.stores_changed;
+    if (bound)
+      out["lower_bound"] = {{"cost", bound->mean},
+                            {"ci95", bound->ci95},
+                            {"seconds", bound_seconds},
+                            {"gap", gap},  // test_cost - cost, paired over the test episodes
+                            {"gap_ci95", gap_ci95}};
     out["evaluations"] = found.evaluations;
     out["compile_seconds"] = model->compile_seconds();
     out["search_seconds"] = search_seconds;
@@ -145,6 +186,11 @@ int run(int argc, char** argv) {
               static_cast<long long>(opt.episodes), found.dev_cost);
   std::printf("test cost (seed %llu, %lld episodes): %.3f +- %.3f per episode (95%% CI)\n",
               static_cast<unsigned long long>(opt.test_seed), static_cast<long long>(opt.episodes), test.mean, test.ci95);
+  if (bound)
+    std::printf("lower bound (clairvoyant, seed %llu): %.3f +- %.3f per episode (95%% CI); "
+                "(s, S) above it by %.3f +- %.3f (%.1f%% of the bound); %.2f s\n",
+                static_cast<unsigned long long>(opt.test_seed), bound->mean, bound->ci95, gap, gap_ci95,
+                100.0 * gap / bound->mean, bound_seconds);
   std::printf("%lld policies simulated on %u thread%s; compile %.2f s, search %.2f s, total %.2f s\n",
               static_cast<long long>(found.evaluations), grid.threads, grid.threads == 1 ? "" : "s",
               model->compile_seconds(), search_seconds, total_seconds);

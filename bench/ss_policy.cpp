@@ -96,47 +96,6 @@ class BatchEvaluator {
   std::vector<double> costs_;
 };
 
-// The initial states and noise of one BatchEnv's episodes, sample after sample. The runtime draws
-// noise from the seed and params alone, never from states or actions, so stepping these through
-// the per-sample kernel re-creates that BatchEnv's episodes under any policy without drawing the
-// noise again, which is most of the time a BatchEnv episode of a small model takes.
-class Scenarios {
- public:
-  Scenarios(const Model& model, std::uint64_t seed, std::int64_t episodes)
-      : episodes_(static_cast<std::size_t>(episodes)), horizon_(static_cast<std::size_t>(model.horizon())) {
-    const std::size_t n = episodes_, states = model.num_state(), noises = model.num_noise();
-    BatchEnv env(model, {.batch = episodes, .seed = seed, .record = false});
-    initial_.resize(n * states);
-    for (std::size_t b = 0; b < n; ++b)
-      for (std::size_t i = 0; i < states; ++i) initial_[b * states + i] = env.state()[i * n + b];
-    std::vector<std::int32_t> disc(model.num_disc() * n, 0);
-    std::vector<double> cont(model.num_cont() * n);
-    for (std::size_t i = 0; i < model.num_cont(); ++i)
-      std::fill_n(cont.begin() + static_cast<std::ptrdiff_t>(i * n), n,
-                  std::clamp(0.0, model.cont_lower()[i], model.cont_upper()[i]));
-    noise_.resize(n * horizon_ * noises);
-    for (std::size_t t = 0; t < horizon_; ++t) {
-      env.step(disc, cont);
-      for (std::size_t b = 0; b < n; ++b)
-        for (std::size_t k = 0; k < noises; ++k) noise_[(b * horizon_ + t) * noises + k] = env.noise()[k * n + b];
-    }
-  }
-
-  std::size_t episodes() const { return episodes_; }
-  std::size_t horizon() const { return horizon_; }
-  std::span<const double> initial_state(std::size_t b, std::size_t states) const {
-    return {initial_.data() + b * states, states};
-  }
-  std::span<const double> noise(std::size_t b, std::size_t t, std::size_t noises) const {
-    return {noise_.data() + (b * horizon_ + t) * noises, noises};
-  }
-
- private:
-  std::size_t episodes_, horizon_;
-  std::vector<double> initial_;  // [episode][state]
-  std::vector<double> noise_;    // [episode][step][noise]
-};
-
 // Mean discounted total cost of the scenarios under an (s, S) policy, one episode at a time.
 class ReplayEvaluator {
  public:
@@ -213,6 +172,26 @@ std::vector<Candidate> store_candidates(const StoreLayout::Store& store, IntRang
 }
 
 }  // namespace
+
+Scenarios::Scenarios(const Model& model, std::uint64_t seed, std::int64_t episodes)
+    : episodes_(static_cast<std::size_t>(episodes)), horizon_(static_cast<std::size_t>(model.horizon())) {
+  const std::size_t n = episodes_, states = model.num_state(), noises = model.num_noise();
+  BatchEnv env(model, {.batch = episodes, .seed = seed, .record = false});
+  initial_.resize(n * states);
+  for (std::size_t b = 0; b < n; ++b)
+    for (std::size_t i = 0; i < states; ++i) initial_[b * states + i] = env.state()[i * n + b];
+  std::vector<std::int32_t> disc(model.num_disc() * n, 0);
+  std::vector<double> cont(model.num_cont() * n);
+  for (std::size_t i = 0; i < model.num_cont(); ++i)
+    std::fill_n(cont.begin() + static_cast<std::ptrdiff_t>(i * n), n,
+                std::clamp(0.0, model.cont_lower()[i], model.cont_upper()[i]));
+  noise_.resize(n * horizon_ * noises);
+  for (std::size_t t = 0; t < horizon_; ++t) {
+    env.step(disc, cont);
+    for (std::size_t b = 0; b < n; ++b)
+      for (std::size_t k = 0; k < noises; ++k) noise_[(b * horizon_ + t) * noises + k] = env.noise()[k * n + b];
+  }
+}
 
 StoreLayout find_store_layout(const Model& model) {
   // Stores come from on_hand: one unindexed store, or on_hand[0..n-1].

@@ -32,6 +32,29 @@ struct StoreLayout {
 // could not set.
 StoreLayout find_store_layout(const hpo::Model& model);
 
+// The initial states and noise of one BatchEnv's episodes, sample after sample. The runtime draws
+// noise from the seed and params alone, never from states or actions, so stepping these through
+// the per-sample kernel re-creates that BatchEnv's episodes under any policy without drawing the
+// noise again, which is most of the time a BatchEnv episode of a small model takes.
+class Scenarios {
+ public:
+  Scenarios(const hpo::Model& model, std::uint64_t seed, std::int64_t episodes);
+
+  std::size_t episodes() const { return episodes_; }
+  std::size_t horizon() const { return horizon_; }
+  std::span<const double> initial_state(std::size_t b, std::size_t states) const {
+    return {initial_.data() + b * states, states};
+  }
+  std::span<const double> noise(std::size_t b, std::size_t t, std::size_t noises) const {
+    return {noise_.data() + (b * horizon_ + t) * noises, noises};
+  }
+
+ private:
+  std::size_t episodes_, horizon_;
+  std::vector<double> initial_;  // [episode][state]
+  std::vector<double> noise_;    // [episode][step][noise]
+};
+
 struct CostEstimate {
   std::vector<double> episode_costs;  // discounted total cost of each episode
   double mean = 0;
