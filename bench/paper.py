@@ -537,7 +537,7 @@ def main():
     for m in own:
         m.update(sets=lambda _: [], iterations=400, batch=64, flags={})
 
-    jobs = []  # (estimated cost, callable)
+    jobs = []  # (estimated cost, what to run)
     for p in problems:
         for size in p["run_sizes"]:
             jobs.append((size * 40, ("ref", p, size)))
@@ -548,7 +548,7 @@ def main():
     for m in own:
         for algo in ALGOS:
             for seed in seeds:
-                jobs.append((4, ("train", m, None, algo, seed)))
+                jobs.append((12 if algo == "ppo" else 4, ("train", m, None, algo, seed)))
     jobs.sort(key=lambda j: -j[0])  # longest first, so that the two workers finish together
 
     start = time.monotonic()
