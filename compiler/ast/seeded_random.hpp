@@ -24,15 +24,15 @@ inline std::uint64_t seeded_hash(const std::vector<std::int64_t>& keys) {
 }
 
 // Uniform on (0, 1): the top 53 bits, shifted by half a step so that 0 and 1 never occur.
-inline double seeded_uniform(const std::vector<std::int64_t>& keys) {
-  return (static_cast<double>(seeded_hash(keys) >> 11) + 0.5) * 0x1.0p-53;
-}
+inline double open_unit_interval(std::uint64_t bits) { return (static_cast<double>(bits >> 11) + 0.5) * 0x1.0p-53; }
+
+inline double seeded_uniform(const std::vector<std::int64_t>& keys) { return open_unit_interval(seeded_hash(keys)); }
 
 // Standard normal by Box-Muller from two uniforms derived from the same keys.
 inline double seeded_normal(const std::vector<std::int64_t>& keys) {
   std::uint64_t h = seeded_hash(keys);
-  double u1 = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
-  double u2 = (static_cast<double>(splitmix64(h) >> 11) + 0.5) * 0x1.0p-53;
+  double u1 = open_unit_interval(h);
+  double u2 = open_unit_interval(splitmix64(h));
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
