@@ -8,6 +8,7 @@
 #include "runtime/atomic_file.hpp"
 #include "runtime/model.hpp"
 #include "runtime/parallel.hpp"
+#include "runtime/engine.hpp"
 #include "runtime/trainer_state.hpp"
 
 namespace hpo {
@@ -31,6 +32,7 @@ constexpr Names kAlgos[] = {{"hpo", int(Algo::HPO)},
 constexpr Names kBaselines[] = {{"value", int(Baseline::Value)}, {"batch-mean", int(Baseline::BatchMean)}};
 constexpr Names kSchedules[] = {
     {"constant", int(Schedule::Constant)}, {"linear", int(Schedule::Linear)}, {"cosine", int(Schedule::Cosine)}};
+constexpr Names kPrecisions[] = {{"f32", int(Precision::F32)}, {"f64", int(Precision::F64)}};
 
 template <std::size_t N>
 std::string name_of(const Names (&table)[N], int value) {
@@ -59,6 +61,7 @@ json options_to_json(const TrainOptions& o) {
               {"schedule", to_string(o.schedule)},
               {"grad_clip", o.grad_clip},
               {"hidden", o.hidden},
+              {"precision", to_string(o.precision)},
               {"gaussian", o.gaussian},
               {"init_log_std", o.init_log_std},
               {"baseline", to_string(o.baseline)},
@@ -95,6 +98,8 @@ TrainOptions options_from_json(const json& j) {
   o.schedule = parse_schedule(j.at("schedule").get<std::string>());
   j.at("grad_clip").get_to(o.grad_clip);
   j.at("hidden").get_to(o.hidden);
+  // Checkpoints from before the precision option ran their networks in double.
+  o.precision = j.contains("precision") ? parse_precision(j.at("precision").get<std::string>()) : Precision::F64;
   j.at("gaussian").get_to(o.gaussian);
   j.at("init_log_std").get_to(o.init_log_std);
   o.baseline = parse_baseline(j.at("baseline").get<std::string>());
@@ -143,6 +148,8 @@ std::string to_string(Schedule s) { return name_of(kSchedules, int(s)); }
 Algo parse_algo(const std::string& s) { return Algo(parse_name(kAlgos, s, "algorithm")); }
 Baseline parse_baseline(const std::string& s) { return Baseline(parse_name(kBaselines, s, "baseline")); }
 Schedule parse_schedule(const std::string& s) { return Schedule(parse_name(kSchedules, s, "schedule")); }
+std::string to_string(Precision p) { return name_of(kPrecisions, int(p)); }
+Precision parse_precision(const std::string& s) { return Precision(parse_name(kPrecisions, s, "precision")); }
 
 Checkpoint::Checkpoint() : impl_(std::make_unique<Impl>()) {}
 Checkpoint::Checkpoint(const Checkpoint& other) : impl_(std::make_unique<Impl>(*other.impl_)) {}
@@ -292,9 +299,9 @@ Model Checkpoint::compile_model(CompileOptions options, bool allow_changed) cons
 Evaluation Checkpoint::evaluate(const Model& model, std::uint64_t seed, std::int64_t episodes, int threads) const {
   if (episodes < 1) throw std::invalid_argument("evaluation needs at least one episode");
   auto spec = runtime::evaluation_spec(model, impl_->policy, impl_->options, seed);
+  runtime::Engine engine(impl_->options.precision, threads > 0 ? threads : runtime::default_threads());
   try {
-    return runtime::summarize(
-        runtime::rollout_totals(spec, episodes, threads > 0 ? threads : runtime::default_threads()));
+    return runtime::summarize(engine.rollout_totals(spec, episodes));
   } catch (const runtime::NonFiniteError& e) {
     throw TrainingError(e.what());
   }
@@ -309,23 +316,28 @@ void Checkpoint::simulate(const Model& model, std::uint64_t seed, std::int64_t e
     for (const auto& n : names) csv << ",\"" << n << '"';
   csv << ",cost\n";
   csv.precision(10);
-  for (auto& chunk : runtime::make_chunks(episodes)) {
-    try {
-      runtime::rollout(spec, chunk);
-    } catch (const runtime::NonFiniteError& e) {
-      throw TrainingError(e.what());
-    }
-    const auto n = static_cast<std::size_t>(chunk.size);
-    for (std::size_t b = 0; b < n; ++b)
+  runtime::Engine engine(impl_->options.precision, 1);
+  const auto& space = impl_->policy.space();
+  const std::size_t S = model.num_state(), D = model.num_disc(), C = model.num_cont();
+  runtime::Batch batch;
+  try {
+    engine.rollout(spec, episodes, batch);
+  } catch (const runtime::NonFiniteError& e) {
+    throw TrainingError(e.what());
+  }
+  {
+    const std::int64_t n = episodes;
+    auto at = [&](std::int64_t t, std::size_t k, std::size_t count, std::int64_t b) {
+      return (static_cast<std::size_t>(t) * count + k) * static_cast<std::size_t>(n) + static_cast<std::size_t>(b);
+    };
+    for (std::int64_t b = 0; b < n; ++b)
       for (std::int64_t t = 0; t < spec.horizon; ++t) {
-        csv << chunk.first + std::int64_t(b) << ',' << t;
-        auto state = chunk.env->recorded_state(t);
-        for (std::size_t i = 0; i < model.num_state(); ++i) csv << ',' << state[i * n + b];
-        auto disc = chunk.env->recorded_disc(t);
-        for (std::size_t i = 0; i < model.num_disc(); ++i) csv << ',' << disc[i * n + b];
-        auto cont = chunk.env->recorded_cont(t);
-        for (std::size_t i = 0; i < model.num_cont(); ++i) csv << ',' << cont[i * n + b];
-        csv << ',' << chunk.cost(t, std::int64_t(b)) << '\n';
+        csv << b << ',' << t;
+        for (std::size_t i = 0; i < S; ++i) csv << ',' << batch.state[at(t, i, S, b)];
+        for (std::size_t i = 0; i < D; ++i) csv << ',' << batch.disc[at(t, i, D, b)];
+        for (std::size_t i = 0; i < C; ++i)
+          csv << ',' << runtime::squash(batch.raw[at(t, i, C, b)], space.lower[i], space.upper[i]);
+        csv << ',' << batch.cost(t, b) << '\n';
       }
   }
   if (!csv) throw std::runtime_error("writing the trajectories failed");

@@ -1,7 +1,7 @@
-// estimators.hpp: the gradient estimators behind --algo: the backward sweep through a stored
-// trajectory (HPO with and without the cross term, straight-through Gumbel-softmax) and the
-// score-function surrogate on flattened samples (PPO, REINFORCE, HPO's optional PPO epochs, the
-// value fit).
+// estimators.hpp: what the gradient estimators behind --algo ask of the engine: the backward sweep
+// through a stored trajectory (HPO with and without the cross term, straight-through
+// Gumbel-softmax) and the score-function surrogate on flattened samples (PPO, REINFORCE, HPO's
+// optional PPO epochs, the value fit).
 #pragma once
 
 #include "runtime/rollout.hpp"
@@ -17,13 +17,8 @@ struct BackwardSpec {
   double entropy_coef = 0.0;      // subtract cost_weight * entropy_coef * H(pi(. | o_t)) per step and sample
 };
 
-// Adds to grad (the policy's flat gradient) the gradient of
-//   sum_b [ cost_weight sum_t (discount^t c_t - entropy_coef H_t) + sum_t log pi(d_t | o_t) sf_weight(t, b) ]
-// through the whole trajectory of the chunk: policy, observe and step adjoints, states included.
-void backward_through_trajectory(const RolloutSpec& spec, const Chunk& chunk, const BackwardSpec& backward,
-                                 const Matrix& sf_weight, std::span<double> grad);
-
-// One row per (episode, step), for the score-function updates that need no simulator.
+// One row per (step, episode), row t * episodes + b, for the score-function updates that need no
+// simulator.
 struct Samples {
   Matrix obs;                      // [N x obs]
   std::vector<std::int32_t> disc;  // [disc x N]
@@ -31,7 +26,7 @@ struct Samples {
   Vector logp_old_disc, logp_old_cont, advantage, target, time_fraction;
   std::int64_t rows() const { return obs.rows(); }
 };
-Samples flatten(const std::vector<Chunk>& chunks, std::int64_t horizon);
+Samples flatten(const Batch& batch, int obs_size, int disc_size, int cont_size);
 
 struct SurrogateSpec {
   bool discrete = true;        // the categorical log-probabilities take part
@@ -45,10 +40,5 @@ struct SurrogateSpec {
 struct SurrogateStats {
   double approx_kl = 0, entropy = 0, value_loss = 0, clip_fraction = 0;  // entropy: of the discrete head
 };
-// Adds the gradient of the mean over `rows` of max(r A, clip(r) A) - entropy + value loss, with
-// r = pi(d, u | o) / pi_old, to policy_grad and value_grad.
-SurrogateStats surrogate_gradient(const Policy& policy, const Samples& samples, std::span<const std::int64_t> rows,
-                                  const SurrogateSpec& spec, std::span<double> policy_grad, std::span<double> value_grad,
-                                  int threads);
 
 }  // namespace hpo::runtime

@@ -1,35 +1,67 @@
-// mlp.cpp: forward and backward of the tanh MLP; weights are [out x in] column-major then a bias.
+// mlp.cpp: the tanh MLP's layout, initialization, and its passes on the lane kernels; weights are
+// [out x in] column-major then a bias, per layer.
 #include "runtime/mlp.hpp"
 
 #include <cmath>
-#include <random>
 
 #include "runtime/random.hpp"
 
 namespace hpo::runtime {
 
-namespace {
-using ConstMap = Eigen::Map<const Matrix>;
-using MutableMap = Eigen::Map<Matrix>;
-}  // namespace
+template <class S>
+void MlpWeights<S>::load(const Mlp& net, std::span<const double> params) {
+  const int layers = net.layers();
+  if (forward_.size() != static_cast<std::size_t>(layers)) {
+    forward_.clear(), backward_.clear(), bias_.clear();
+    std::size_t size = 0;
+    for (int l = 0; l < layers; ++l) {
+      const int in = net.layer_inputs(l), out = net.layer_outputs(l);
+      forward_.push_back(size);
+      size += static_cast<std::size_t>(in) * padded_columns(out);
+      backward_.push_back(size);
+      size += static_cast<std::size_t>(out) * padded_columns(in);
+      bias_.push_back(size);
+      size += static_cast<std::size_t>(out);
+    }
+    data_.assign(size, S(0));  // the padding columns stay zero
+  }
+  for (int l = 0; l < layers; ++l) {
+    const int in = net.layer_inputs(l), out = net.layer_outputs(l);
+    const double* w = params.data() + net.layer_offset(l);
+    S* forward = data_.data() + forward_[l];
+    S* backward = data_.data() + backward_[l];
+    const int ld_forward = padded_columns(out), ld_backward = padded_columns(in);
+    for (int k = 0; k < in; ++k)
+      for (int o = 0; o < out; ++o) {
+        const S value = static_cast<S>(w[k * out + o]);
+        forward[k * ld_forward + o] = value;
+        backward[o * ld_backward + k] = value;
+      }
+    for (int o = 0; o < out; ++o) data_[bias_[l] + o] = static_cast<S>(w[in * out + o]);
+  }
+}
 
 Mlp::Mlp(int inputs, const std::vector<int>& hidden, int outputs) {
   sizes_.push_back(inputs);
   for (int h : hidden) sizes_.push_back(h);
   sizes_.push_back(outputs);
+  int width = 0;
   for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
     offsets_.push_back(parameter_count_);
     parameter_count_ += static_cast<std::size_t>(sizes_[l + 1]) * (sizes_[l] + 1);
+    activation_offsets_.push_back(width);
+    width += sizes_[l + 1];
   }
+  activation_offsets_.push_back(width);
 }
 
 void Mlp::initialize(std::span<double> params, std::uint64_t seed, double output_gain) const {
   std::uint64_t words[4];
   Xoshiro::seed(words, seed, 0x4D4C50);
   Xoshiro rng(words);
-  for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+  for (int l = 0; l < layers(); ++l) {
     const int in = sizes_[l], out = sizes_[l + 1];
-    const bool last = l + 2 == sizes_.size();
+    const bool last = l + 1 == layers();
     // tanh layers keep unit variance with gain ~ sqrt(2) (the orthogonal-init convention).
     const double scale = (last ? output_gain : std::sqrt(2.0)) / std::sqrt(static_cast<double>(in));
     double* w = params.data() + offsets_[l];
@@ -38,43 +70,96 @@ void Mlp::initialize(std::span<double> params, std::uint64_t seed, double output
   }
 }
 
-void Mlp::forward(std::span<const double> params, const Matrix& input, Tape& tape) const {
-  tape.activations.resize(sizes_.size() - 1);
-  tape.activations[0] = input;
-  for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
-    const int in = sizes_[l], out = sizes_[l + 1];
-    ConstMap w(params.data() + offsets_[l], out, in);
-    Eigen::Map<const Vector> bias(params.data() + offsets_[l] + static_cast<std::size_t>(out) * in, out);
-    const Matrix& x = tape.activations[l];
-    Matrix& y = l + 2 == sizes_.size() ? tape.output : tape.activations[l + 1];
-    y.noalias() = x * w.transpose();
-    y.rowwise() += bias.transpose();
-    // tanh(a) = 1 - 2 / (exp(2a) + 1) through Eigen's vectorized exp: libm's scalar tanh took
-    // half of a rollout's time. Exact to a few ulps in absolute terms; saturates cleanly.
-    if (l + 2 != sizes_.size()) y = 1.0 - 2.0 / ((2.0 * y.array()).exp() + 1.0);
+template <class S>
+void Mlp::forward(const MlpWeights<S>& w, std::int64_t rows, const S* input, std::int64_t ld_input, S* activations,
+                  std::int64_t ld) const {
+  const S* x = input;
+  std::int64_t ld_x = ld_input;
+  for (int l = 0; l < layers(); ++l) {
+    S* y = activations + static_cast<std::int64_t>(activation_offsets_[l]) * ld;
+    const int out = sizes_[l + 1];
+    lane_gemm<S>(rows, sizes_[l], out, x, ld_x, w.forward_matrix(l), padded_columns(out), w.bias(l), y, ld,
+                 l + 1 == layers() ? Epilogue::Linear : Epilogue::Tanh);
+    x = y;
+    ld_x = ld;
   }
 }
 
-void Mlp::backward(std::span<const double> params, const Tape& tape, const Matrix& output_grad, std::span<double> grad,
-                   Matrix* input_grad) const {
-  Matrix delta = output_grad;  // dL/d(pre-activation) of the current layer
-  for (std::size_t l = sizes_.size() - 1; l-- > 0;) {
+template <class S>
+void Mlp::backward(const MlpWeights<S>& w, std::int64_t rows, const S* activations, std::int64_t ld, S* deltas,
+                   S* input_grad, std::int64_t ld_input_grad) const {
+  for (int l = layers() - 1; l >= 0; --l) {
+    const S* delta = deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld;
     const int in = sizes_[l], out = sizes_[l + 1];
-    ConstMap w(params.data() + offsets_[l], out, in);
-    MutableMap w_grad(grad.data() + offsets_[l], out, in);
-    Eigen::Map<Vector> bias_grad(grad.data() + offsets_[l] + static_cast<std::size_t>(out) * in, out);
-    const Matrix& x = tape.activations[l];
-    w_grad.noalias() += delta.transpose() * x;
-    bias_grad += delta.colwise().sum().transpose();
-    if (l == 0 && !input_grad) break;
-    Matrix below = delta * w;
     if (l > 0) {
-      // d tanh(a)/da = 1 - tanh(a)^2, with tanh(a) the stored activation.
-      delta = below.array() * (1.0 - x.array().square());
-    } else {
-      *input_grad = std::move(below);
+      // dL/d(pre-activation of layer l-1) = (delta W) * (1 - h^2), h that layer's tanh output.
+      const std::int64_t below = static_cast<std::int64_t>(activation_offsets_[l - 1]) * ld;
+      lane_gemm<S>(rows, out, in, delta, ld, w.backward_matrix(l), padded_columns(in), nullptr, deltas + below, ld,
+                   Epilogue::TanhDerivative, activations + below, ld);
+    } else if (input_grad) {
+      lane_gemm<S>(rows, out, in, delta, ld, w.backward_matrix(l), padded_columns(in), nullptr, input_grad,
+                   ld_input_grad, Epilogue::Linear);
     }
   }
 }
+
+template <class S>
+int Mlp::packed_offset(int layer) const {
+  int offset = 0;
+  for (int l = 0; l < layer; ++l) offset += static_cast<int>(padded_rows<S>(sizes_[l + 1]));
+  return offset;
+}
+
+template <class S>
+int Mlp::packed_width() const {
+  return packed_offset<S>(layers());
+}
+
+template <class S>
+void Mlp::pack_deltas(std::int64_t rows, const S* deltas, std::int64_t ld, S* packed) const {
+  const int width = packed_width<S>();
+  for (int l = 0; l < layers(); ++l)
+    pack_rows<S>(rows, sizes_[l + 1], deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld, ld,
+                 packed + packed_offset<S>(l), width);
+}
+
+template <class S>
+std::vector<Mlp::GradientTask> Mlp::gradient_tasks() const {
+  std::vector<GradientTask> tasks;
+  for (int l = 0; l < layers(); ++l) {
+    const int out = sizes_[l + 1], columns = sizes_[l] + 1;  // the inputs and the bias
+    for (int o = 0; o < out; o += kGradientOutputs<S>)
+      for (int k = 0; k < columns; k += kGradientInputs)
+        tasks.push_back({l, o, std::min(out, o + kGradientOutputs<S>), k, std::min(columns, k + kGradientInputs)});
+  }
+  return tasks;
+}
+
+template <class S>
+void Mlp::accumulate_gradient(const GradientTask& task, std::span<const MlpRows<S>> runs,
+                              std::vector<RowRun<S>>& scratch, const S* ones, const S* zeros, S* grad) const {
+  const int l = task.layer;
+  scratch.clear();  // keeps its capacity: no allocation once it has held as many runs
+  for (const MlpRows<S>& run : runs) {
+    const S* x = l == 0 ? run.input : run.activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * run.ld;
+    scratch.push_back({run.packed + packed_offset<S>(l), x, l == 0 ? run.ld_input : run.ld, run.rows});
+  }
+  weight_gradient<S>(scratch, sizes_[l], sizes_[l + 1], packed_width<S>(), task.o_begin, task.o_end, task.k_begin,
+                     task.k_end, ones, zeros, grad + offsets_[l]);
+}
+
+#define HPO_MLP_INSTANTIATE(S)                                                                                    \
+  template class MlpWeights<S>;                                                                                   \
+  template void Mlp::forward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, std::int64_t) const; \
+  template void Mlp::backward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, S*, std::int64_t)   \
+      const;                                                                                                      \
+  template int Mlp::packed_width<S>() const;                                                                      \
+  template void Mlp::pack_deltas<S>(std::int64_t, const S*, std::int64_t, S*) const;                              \
+  template std::vector<Mlp::GradientTask> Mlp::gradient_tasks<S>() const;                                         \
+  template void Mlp::accumulate_gradient<S>(const GradientTask&, std::span<const MlpRows<S>>,                     \
+                                            std::vector<RowRun<S>>&, const S*, const S*, S*) const;
+HPO_MLP_INSTANTIATE(float)
+HPO_MLP_INSTANTIATE(double)
+#undef HPO_MLP_INSTANTIATE
 
 }  // namespace hpo::runtime

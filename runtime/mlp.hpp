@@ -1,18 +1,43 @@
-// mlp.hpp: tanh multilayer perceptrons on Eigen with hand-written backprop, their weights a view
-// into one flat parameter vector so an optimizer and a checkpoint see a single array.
+// mlp.hpp: tanh multilayer perceptrons: their shape and parameter layout (one flat vector of
+// doubles that the optimizer and checkpoints see), a copy of the weights in the precision the
+// networks run in, and forward, backward and weight-gradient passes on the lane kernels of dense.hpp.
 #pragma once
 
-#include <Eigen/Dense>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "runtime/dense.hpp"
+
 namespace hpo::runtime {
 
-// Rows are samples: a batch of inputs is a [batch x inputs] matrix, the same memory as the
-// environment's structure-of-arrays [inputs x batch].
-using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>;
-using Vector = Eigen::VectorXd;
+class Mlp;
+
+// An Mlp's weights in precision S, laid out for lane_gemm; reload after every change of the params.
+template <class S>
+class MlpWeights {
+ public:
+  void load(const Mlp& net, std::span<const double> params);
+  const S* forward_matrix(int layer) const { return data_.data() + forward_[layer]; }    // W^T, [in x out]
+  const S* backward_matrix(int layer) const { return data_.data() + backward_[layer]; }  // W, [out x in]
+  const S* bias(int layer) const { return data_.data() + bias_[layer]; }
+
+ private:
+  std::vector<S> data_;
+  std::vector<std::size_t> forward_, backward_, bias_;
+};
+
+// Where one run of samples keeps what a weight gradient reads: the input panel, the forward pass's
+// activation block and the row-major output gradients of pack_deltas.
+template <class S>
+struct MlpRows {
+  const S* input;
+  std::int64_t ld_input;
+  const S* activations;
+  std::int64_t ld;
+  const S* packed;
+  std::int64_t rows;
+};
 
 class Mlp {
  public:
@@ -20,27 +45,70 @@ class Mlp {
   // inputs -> hidden... (tanh) -> outputs (linear).
   Mlp(int inputs, const std::vector<int>& hidden, int outputs);
 
+  bool empty() const { return sizes_.empty(); }
   int inputs() const { return sizes_.front(); }
   int outputs() const { return sizes_.back(); }
+  int layers() const { return static_cast<int>(sizes_.size()) - 1; }
+  int layer_inputs(int layer) const { return sizes_[layer]; }
+  int layer_outputs(int layer) const { return sizes_[layer + 1]; }
   std::size_t parameter_count() const { return parameter_count_; }
+  // Floating-point operations of `rows` samples through the layers' products (2 per multiply-add),
+  // without the first layer when asked: a backward pass that needs no input gradient skips it.
+  double product_flops(std::int64_t rows, bool first_layer = true) const {
+    double macs = 0;
+    for (int l = first_layer ? 0 : 1; l < layers(); ++l) macs += double(sizes_[l]) * sizes_[l + 1];
+    return 2.0 * macs * double(rows);
+  }
+  // Layer l's weights, column-major [out x in], then its bias: [out x (in + 1)] from here.
+  std::size_t layer_offset(int layer) const { return offsets_[layer]; }
 
   // Orthogonal-like init: Gaussian weights scaled by gain/sqrt(fan_in); the last layer by
   // output_gain, so that a fresh policy is near uniform and a fresh value near zero.
   void initialize(std::span<double> params, std::uint64_t seed, double output_gain) const;
 
-  // The activations of every layer, kept for backward.
-  struct Tape {
-    std::vector<Matrix> activations;  // [0] the input, then each hidden layer after tanh
-    Matrix output;
+  // The forward pass writes every layer's outputs (hidden ones after tanh) side by side into one
+  // column-major block: layer l's from column activation_offset(l); the output last.
+  int activation_offset(int layer) const { return activation_offsets_[layer]; }
+  int activation_width() const { return activation_offsets_.back(); }
+  template <class S>
+  static S* output(S* activations, std::int64_t ld, const Mlp& net) {
+    return activations + static_cast<std::int64_t>(net.activation_offset(net.layers() - 1)) * ld;
+  }
+
+  template <class S>
+  void forward(const MlpWeights<S>& w, std::int64_t rows, const S* input, std::int64_t ld_input, S* activations,
+               std::int64_t ld) const;
+  // Backpropagates dL/doutput, found in `deltas` at the output's place, into every layer's
+  // dL/d(pre-activation) (same block layout as the activations) and, when input_grad is not
+  // null, into dL/dinput.
+  template <class S>
+  void backward(const MlpWeights<S>& w, std::int64_t rows, const S* activations, std::int64_t ld, S* deltas,
+                S* input_grad, std::int64_t ld_input_grad) const;
+  // Row-major copy of every layer's deltas for the weight gradient: packed_width<S>() per row.
+  template <class S>
+  int packed_width() const;
+  template <class S>
+  void pack_deltas(std::int64_t rows, const S* deltas, std::int64_t ld, S* packed) const;
+
+  // The weight gradient is cut into tasks that own disjoint parameters, so threads can share it
+  // without changing any sum.
+  struct GradientTask {
+    int layer, o_begin, o_end, k_begin, k_end;
   };
-  void forward(std::span<const double> params, const Matrix& input, Tape& tape) const;
-  // Adds dL/dparams to grad; returns dL/dinput when wanted (input_grad not null).
-  void backward(std::span<const double> params, const Tape& tape, const Matrix& output_grad, std::span<double> grad,
-                Matrix* input_grad) const;
+  template <class S>
+  std::vector<GradientTask> gradient_tasks() const;
+  // grad (the net's gradient in S) += the task's part of sum over runs of delta^T [x, 1], samples in order.
+  template <class S>
+  void accumulate_gradient(const GradientTask& task, std::span<const MlpRows<S>> runs, std::vector<RowRun<S>>& scratch,
+                           const S* ones, const S* zeros, S* grad) const;
 
  private:
+  template <class S>
+  int packed_offset(int layer) const;
+
   std::vector<int> sizes_;
-  std::vector<std::size_t> offsets_;  // per layer, where its weights start (bias follows)
+  std::vector<std::size_t> offsets_;   // per layer, where its weights start (bias follows)
+  std::vector<int> activation_offsets_;  // per layer, then the total width
   std::size_t parameter_count_ = 0;
 };
 

@@ -26,12 +26,20 @@ void Normalizer::reset(int size) {
   count = 0;
 }
 
-void Normalizer::merge(const Matrix& obs) {
+void Normalizer::merge(const Eigen::Ref<const Matrix>& obs) {
   if (obs.rows() == 0) return;
-  // Chan et al.'s parallel update of mean and variance.
+  // Chan et al.'s parallel update of mean and variance, with plain sums in row order.
   const double n = static_cast<double>(obs.rows());
-  Vector batch_mean = obs.colwise().mean().transpose();
-  Vector batch_var = (obs.rowwise() - batch_mean.transpose()).array().square().colwise().sum().transpose() / n;
+  Vector batch_mean(obs.cols()), batch_var(obs.cols());
+  for (Eigen::Index j = 0; j < obs.cols(); ++j) {
+    double sum = 0;
+    for (Eigen::Index r = 0; r < obs.rows(); ++r) sum += obs(r, j);
+    const double m = sum / n;
+    double sq = 0;
+    for (Eigen::Index r = 0; r < obs.rows(); ++r) sq += (obs(r, j) - m) * (obs(r, j) - m);
+    batch_mean[j] = m;
+    batch_var[j] = sq / n;
+  }
   const double total = count + n;
   Vector delta = batch_mean - mean;
   if (count == 0) {
@@ -44,18 +52,7 @@ void Normalizer::merge(const Matrix& obs) {
   count = total;
 }
 
-Matrix Normalizer::apply(const Matrix& obs) const {
-  Vector inv_std = (var.array() + 1e-8).rsqrt();
-  Matrix z = (obs.rowwise() - mean.transpose()) * inv_std.asDiagonal();
-  return z.cwiseMax(-kClip).cwiseMin(kClip);
-}
-
-Matrix Normalizer::backward(const Matrix& obs, const Matrix& z_grad) const {
-  Vector inv_std = (var.array() + 1e-8).rsqrt();
-  Matrix raw = (obs.rowwise() - mean.transpose()) * inv_std.asDiagonal();
-  Matrix inside = (raw.array().abs() < kClip).cast<double>();
-  return (z_grad.array() * inside.array()).matrix() * inv_std.asDiagonal();
-}
+Vector Normalizer::inv_std() const { return (var.array() + 1e-8).rsqrt(); }
 
 Policy::Policy(const ActionSpace& space, const PolicyConfig& config, std::uint64_t seed)
     : space_(space), config_(config) {
@@ -80,42 +77,6 @@ std::vector<Policy::Group> Policy::groups() const {
   if (has_cont())
     g.push_back({"continuous", disc_net_.parameter_count(), cont_net_.parameter_count() + log_std().size()});
   return g;
-}
-
-Matrix Policy::cont_input(const Matrix& z, const Matrix& one_hot) const {
-  Matrix x(z.rows(), z.cols() + one_hot.cols());
-  x << z, one_hot;
-  return x;
-}
-
-Matrix Policy::value_input(const Matrix& z, double time_fraction) const {
-  Matrix x(z.rows(), z.cols() + 1);
-  x << z, Matrix::Constant(z.rows(), 1, time_fraction);
-  return x;
-}
-
-Matrix log_softmax(const ActionSpace& space, const Matrix& logits) {
-  Matrix out(logits.rows(), logits.cols());
-  int column = 0;
-  for (int n : space.choices) {
-    auto block = logits.middleCols(column, n);
-    Vector top = block.rowwise().maxCoeff();
-    Matrix shifted = block.colwise() - top;
-    Vector log_sum = shifted.array().exp().rowwise().sum().log();
-    out.middleCols(column, n) = shifted.colwise() - log_sum;
-    column += n;
-  }
-  return out;
-}
-
-Matrix one_hot(const ActionSpace& space, std::span<const std::int32_t> disc, std::int64_t batch) {
-  Matrix out = Matrix::Zero(batch, space.logits());
-  int column = 0;
-  for (std::size_t j = 0; j < space.choices.size(); ++j) {
-    for (std::int64_t b = 0; b < batch; ++b) out(b, column + disc[j * batch + b]) = 1.0;
-    column += space.choices[j];
-  }
-  return out;
 }
 
 static double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }

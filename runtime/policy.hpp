@@ -6,10 +6,16 @@
 
 #include <string>
 
+#include <Eigen/Dense>
+
 #include "hpo/hpo.hpp"
 #include "runtime/mlp.hpp"
 
 namespace hpo::runtime {
+
+// Batch-level arrays of the runtime: rows are samples (episodes or steps), in double.
+using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>;
+using Vector = Eigen::VectorXd;
 
 enum class ContinuousHead { Deterministic, Gaussian };
 
@@ -36,10 +42,11 @@ struct Normalizer {
   double count = 0;
   static constexpr double kClip = 10.0;
   void reset(int size);
-  void merge(const Matrix& obs);  // rows are observations
-  Matrix apply(const Matrix& obs) const;
-  // dL/dobs from dL/dz (zero where z was clipped).
-  Matrix backward(const Matrix& obs, const Matrix& z_grad) const;
+  // Rows are observations. Sums run over rows in order, so the statistics depend only on the batch.
+  void merge(const Eigen::Ref<const Matrix>& obs);
+  // z = clip((obs - mean) / sqrt(var + 1e-8), -kClip, kClip) = (obs - mean) * inv_std; dz/dobs = inv_std
+  // where not clipped.
+  Vector inv_std() const;
 };
 
 class Policy {
@@ -84,21 +91,15 @@ class Policy {
   const Mlp& cont_net() const { return cont_net_; }
   const Mlp& value_net() const { return value_net_; }
 
-  // The continuous head's input: the normalized observation and the one-hot discrete choices.
-  Matrix cont_input(const Matrix& z, const Matrix& one_hot) const;
-  // The value net's input: the normalized observation and the fraction of the horizon elapsed.
-  Matrix value_input(const Matrix& z, double time_fraction) const;
+  // The discrete head sees the normalized observation; the continuous head the normalized
+  // observation and the one-hot discrete choices; the value net the normalized observation and the
+  // fraction of the horizon elapsed.
 
  private:
   ActionSpace space_;
   PolicyConfig config_;
   Mlp disc_net_, cont_net_, value_net_;
 };
-
-// Per component j, log-softmax over its logit columns.
-Matrix log_softmax(const ActionSpace& space, const Matrix& logits);
-// One-hot rows of the choices d ([disc x batch], structure of arrays).
-Matrix one_hot(const ActionSpace& space, std::span<const std::int32_t> disc, std::int64_t batch);
 
 // Squashing a raw continuous output into its bounds: a + (b-a) sigmoid(r) on [a,b], a + softplus(r)
 // on [a,inf), b - softplus(-r) on (-inf,b], r when unbounded.

@@ -1,8 +1,8 @@
-// rollout.hpp: batched rollouts of a policy through the JIT'd batched kernels, split into fixed
-// chunks of samples (so threads change nothing), keeping what the estimators' backward passes need.
+// rollout.hpp: what a batched rollout of a policy keeps: every episode's observations, choices,
+// actions, costs and log-probabilities per step, in batch-level arrays whose layout does not depend
+// on how the episodes were split among threads.
 #pragma once
 
-#include <memory>
 #include <stdexcept>
 
 #include "runtime/policy.hpp"
@@ -29,34 +29,27 @@ struct RolloutSpec {
   std::uint64_t env_seed = 0;     // scenarios: the environment's noise
   std::uint64_t policy_seed = 0;  // the policy's own sampling
   ActMode mode = ActMode::Sample;
-  bool record = true;             // keep the environment's trajectory for a backward pass
+  bool record = true;             // keep the trajectory for a backward pass (and the states)
   bool values = false;            // evaluate the value network at every step
 };
 
-// One chunk of samples [first, first + size) of a batch, after a rollout.
-struct Chunk {
-  std::int64_t first = 0, size = 0;
-  std::unique_ptr<BatchEnv> env;
-  std::vector<Matrix> obs;                       // per step: [size x obs], before normalization
-  std::vector<std::vector<std::int32_t>> disc;   // per step: [disc x size]
-  std::vector<Matrix> raw;                       // per step: [size x cont], before squashing
-  std::vector<Matrix> noise;                     // per step: Gaussian eps [size x cont] or Gumbel [size x logits]
-  Matrix cost;                                   // [horizon x size]
-  Matrix logp_disc, logp_cont;                   // [horizon x size]: log pi(d | o), log pi(u | o, d) when sampled
-  Matrix value;                                  // [horizon x size]: V(o_t) in cost units, if asked
-  Vector total;                                  // [size]: sum_t discount^t cost_t
+// Arrays [T][k][episodes] hold step t's k-th element of episode b at (t * k_count + k) * episodes + b.
+struct Batch {
+  std::int64_t episodes = 0, horizon = 0;
+  std::vector<double> obs;           // [T][obs]: before normalization
+  std::vector<std::int32_t> disc;    // [T][disc]
+  std::vector<double> raw;           // [T][cont]: the continuous head's output before squashing
+  std::vector<double> noise;         // [T][cont] Gaussian eps or [T][logits] Gumbel noise, when drawn
+  std::vector<double> state;         // [T][state]: the state before each step, when recorded
+  Matrix cost;                       // [horizon x episodes]
+  Matrix logp_disc, logp_cont;       // [horizon x episodes]: log pi(d | o), log pi(u | o, d) when sampled
+  Matrix value;                      // [horizon x episodes]: V(o_t) in cost units, if asked
+  Vector total;                      // [episodes]: sum_t discount^t cost_t
+
+  // Step t's observations as [episodes x obs] (column-major: one column per element).
+  Eigen::Map<const Matrix> obs_at(std::int64_t t, int obs_size) const {
+    return {obs.data() + t * obs_size * episodes, episodes, obs_size};
+  }
 };
-
-constexpr std::int64_t kChunkSize = 16;
-
-std::vector<Chunk> make_chunks(std::int64_t batch);
-// Fills one chunk; throws NonFiniteError when the model or the policy produces NaN or infinity.
-void rollout(const RolloutSpec& spec, Chunk& chunk);
-
-// The mean and the per-episode totals of a batch rolled out on several threads.
-Vector rollout_totals(const RolloutSpec& spec, std::int64_t episodes, int threads);
-
-// log N(raw; mean, exp(log_std)) summed over components, per row.
-Vector gaussian_log_prob(const Matrix& raw, const Matrix& mean, std::span<const double> log_std);
 
 }  // namespace hpo::runtime

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "runtime/adam.hpp"
-#include "runtime/estimators.hpp"
+#include "runtime/engine.hpp"
 #include "runtime/model.hpp"
 #include "runtime/parallel.hpp"
 #include "runtime/random.hpp"
@@ -90,7 +90,7 @@ Evaluation summarize(const Vector& totals) {
 
 }  // namespace runtime
 
-using runtime::Chunk;
+using runtime::Batch;
 using runtime::Matrix;
 using runtime::Vector;
 
@@ -102,6 +102,7 @@ struct Trainer::Impl {
   double discount;
   runtime::Policy policy;
   runtime::Adam adam, value_adam;
+  std::unique_ptr<runtime::Engine> engine;  // its workspaces change; the policy does not
   std::int64_t iteration = 0, samples = 0;
   bool value_scale_set = false;
   bool cost_scale_set = false;
@@ -119,7 +120,8 @@ struct Trainer::Impl {
         discount(m.discount()),
         policy(runtime::ActionSpace::of(m), policy_config(options), mix(options.seed, 0x494E4954)),
         adam(policy.params.size()),
-        value_adam(policy.value_params.size()) {}
+        value_adam(policy.value_params.size()),
+        engine(std::make_unique<runtime::Engine>(options.precision, threads)) {}
 
   bool pathwise() const {
     return options.algo == Algo::HPO || options.algo == Algo::HPODecoupled || options.algo == Algo::GumbelST;
@@ -143,73 +145,59 @@ struct Trainer::Impl {
     return spec;
   }
 
-  std::vector<Chunk> roll(const runtime::RolloutSpec& spec, std::int64_t episodes) const {
-    std::vector<Chunk> chunks = runtime::make_chunks(episodes);
+  Batch roll(const runtime::RolloutSpec& spec, std::int64_t episodes) const {
+    Batch batch;
     try {
-      runtime::parallel_for(chunks.size(), threads, [&](std::size_t i) { runtime::rollout(spec, chunks[i]); });
+      engine->rollout(spec, episodes, batch);
     } catch (const runtime::NonFiniteError& e) {
       throw TrainingError(e.what());
     }
-    return chunks;
+    return batch;
   }
 
-  // Cost-to-go G_t = c_t + discount G_{t+1}, per chunk [horizon x size].
-  std::vector<Matrix> costs_to_go(const std::vector<Chunk>& chunks) const {
-    std::vector<Matrix> out;
-    for (const auto& c : chunks) {
-      Matrix g(horizon, c.size);
-      Eigen::RowVectorXd next = Eigen::RowVectorXd::Zero(c.size);
-      for (std::int64_t t = horizon; t-- > 0;) {
-        next = c.cost.row(t) + discount * next;
-        g.row(t) = next;
-      }
-      out.push_back(std::move(g));
+  void merge_observations(const Batch& batch) {
+    for (std::int64_t t = 0; t < batch.horizon; ++t) policy.normalizer.merge(batch.obs_at(t, policy.space().obs));
+  }
+
+  // Cost-to-go G_t = c_t + discount G_{t+1}, [horizon x episodes].
+  Matrix costs_to_go(const Batch& batch) const {
+    Matrix g(horizon, batch.episodes);
+    Eigen::RowVectorXd next = Eigen::RowVectorXd::Zero(batch.episodes);
+    for (std::int64_t t = horizon; t-- > 0;) {
+      next = batch.cost.row(t) + discount * next;
+      g.row(t) = next;
     }
-    return out;
+    return g;
   }
 
   // The baseline b(t, episode): the value network's, or the mean of the other episodes' G_t
   // (leave-one-out keeps it independent of the episode's own choices).
-  std::vector<Matrix> baselines(const std::vector<Chunk>& chunks, const std::vector<Matrix>& g) const {
-    std::vector<Matrix> out;
-    if (options.baseline == Baseline::Value) {
-      for (const auto& c : chunks) out.push_back(c.value);
-      return out;
-    }
-    std::int64_t episodes = 0;
-    Eigen::VectorXd sum = Eigen::VectorXd::Zero(horizon);
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      sum += g[i].rowwise().sum();
-      episodes += chunks[i].size;
-    }
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      Matrix b = (-g[i]).colwise() + sum;
-      out.push_back(b / double(std::max<std::int64_t>(episodes - 1, 1)));
-    }
-    return out;
+  Matrix baselines(const Batch& batch, const Matrix& g) const {
+    if (options.baseline == Baseline::Value) return batch.value;
+    const Eigen::VectorXd sum = g.rowwise().sum();
+    return ((-g).colwise() + sum) / double(std::max<std::int64_t>(batch.episodes - 1, 1));
   }
 
-  // GAE(lambda) advantages in cost units and their value targets, per chunk.
-  void gae(const std::vector<Chunk>& chunks, std::vector<Matrix>& advantages, std::vector<Matrix>& targets) const {
+  // GAE(lambda) advantages in cost units and their value targets.
+  void gae(const Batch& batch, Matrix& advantages, Matrix& targets) const {
     const double lambda = options.gae_lambda;
-    for (const auto& c : chunks) {
-      Matrix a(horizon, c.size);
-      Eigen::RowVectorXd running = Eigen::RowVectorXd::Zero(c.size), next_value = Eigen::RowVectorXd::Zero(c.size);
-      for (std::int64_t t = horizon; t-- > 0;) {
-        Eigen::RowVectorXd delta = c.cost.row(t) + discount * next_value - c.value.row(t);
-        running = delta + discount * lambda * running;
-        a.row(t) = running;
-        next_value = c.value.row(t);
-      }
-      targets.push_back(a + c.value);
-      advantages.push_back(std::move(a));
+    advantages.resize(horizon, batch.episodes);
+    Eigen::RowVectorXd running = Eigen::RowVectorXd::Zero(batch.episodes),
+                       next_value = Eigen::RowVectorXd::Zero(batch.episodes);
+    for (std::int64_t t = horizon; t-- > 0;) {
+      Eigen::RowVectorXd delta = batch.cost.row(t) + discount * next_value - batch.value.row(t);
+      running = delta + discount * lambda * running;
+      advantages.row(t) = running;
+      next_value = batch.value.row(t);
     }
+    targets = advantages + batch.value;
   }
 
-  // The pathwise estimators' gradient of cost_weight * sum of discounted costs + SF terms, per chunk.
-  std::vector<std::vector<double>> chunk_gradients(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
-                                                   const std::vector<Matrix>& sf_weights, double cost_weight,
-                                                   double entropy_coef, bool cross_term) const {
+  // The pathwise estimators' gradient of cost_weight * sum of discounted costs + SF terms, for
+  // the episodes in `groups` equal parts.
+  std::vector<std::vector<double>> trajectory_gradients(const runtime::RolloutSpec& spec, const Batch& batch,
+                                                        const Matrix& sf_weights, double cost_weight,
+                                                        double entropy_coef, bool cross_term, int groups) const {
     runtime::BackwardSpec bw;
     bw.cost_weight = cost_weight;
     bw.score_function = options.algo != Algo::GumbelST;
@@ -217,72 +205,51 @@ struct Trainer::Impl {
     bw.straight_through = options.algo == Algo::GumbelST;
     bw.temperature = options.temperature;
     bw.entropy_coef = entropy_coef;
-    std::vector<std::vector<double>> grads(chunks.size());
-    runtime::parallel_for(chunks.size(), threads, [&](std::size_t i) {
-      grads[i].assign(policy.params.size(), 0.0);
-      runtime::backward_through_trajectory(spec, chunks[i], bw, sf_weights[i], grads[i]);
-    });
+    std::vector<std::vector<double>> grads(groups, std::vector<double>(policy.params.size(), 0.0));
+    engine->trajectory_gradient(spec, batch, bw, sf_weights, grads);
     return grads;
   }
 
-  std::vector<double> sum(const std::vector<std::vector<double>>& parts, std::size_t begin, std::size_t end) const {
-    std::vector<double> total(policy.params.size(), 0.0);
-    for (std::size_t i = begin; i < end; ++i)
-      for (std::size_t k = 0; k < total.size(); ++k) total[k] += parts[i][k];
-    return total;
-  }
-
-  std::vector<double> pathwise_gradient(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
-                                        const std::vector<Matrix>& sf_weights, double cost_weight,
-                                        double entropy_coef) const {
-    auto parts = chunk_gradients(spec, chunks, sf_weights, cost_weight, entropy_coef, options.algo == Algo::HPO);
-    return sum(parts, 0, parts.size());
+  std::vector<double> pathwise_gradient(const runtime::RolloutSpec& spec, const Batch& batch, const Matrix& sf_weights,
+                                        double cost_weight, double entropy_coef) const {
+    return trajectory_gradients(spec, batch, sf_weights, cost_weight, entropy_coef, options.algo == Algo::HPO, 1)[0];
   }
 
   // The cross term, measured as the paper does: hpo's gradient minus the same without the cross
   // term; its size relative to the whole, and the cosine between its means over two halves of the
   // batch (near 0 when it is noise, near 1 when it carries signal). Returns hpo's gradient.
-  std::vector<double> measure_cross_term(const runtime::RolloutSpec& spec, const std::vector<Chunk>& chunks,
-                          const std::vector<Matrix>& sf_weights, double cost_weight, double entropy_coef,
-                          IterationStats& stats) const {
-    auto with = chunk_gradients(spec, chunks, sf_weights, cost_weight, entropy_coef, true);
-    auto without = chunk_gradients(spec, chunks, sf_weights, cost_weight, entropy_coef, false);
-    const std::size_t half = chunks.size() / 2;
-    auto cross_of = [&](std::size_t begin, std::size_t end) {
-      std::vector<double> a = sum(with, begin, end), b = sum(without, begin, end);
-      for (std::size_t k = 0; k < a.size(); ++k) a[k] -= b[k];
-      return a;
-    };
+  std::vector<double> measure_cross_term(const runtime::RolloutSpec& spec, const Batch& batch,
+                                         const Matrix& sf_weights, double cost_weight, double entropy_coef,
+                                         IterationStats& stats) const {
+    auto with = trajectory_gradients(spec, batch, sf_weights, cost_weight, entropy_coef, true, 2);
+    auto without = trajectory_gradients(spec, batch, sf_weights, cost_weight, entropy_coef, false, 2);
+    const std::size_t size = policy.params.size();
+    std::vector<double> a(size), b(size), cross(size), total(size);
+    for (std::size_t k = 0; k < size; ++k) {
+      a[k] = with[0][k] - without[0][k];
+      b[k] = with[1][k] - without[1][k];
+      cross[k] = a[k] + b[k];
+      total[k] = with[0][k] + with[1][k];
+    }
     auto norm = [](const std::vector<double>& v) { return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0)); };
-    std::vector<double> cross = cross_of(0, chunks.size()), total = sum(with, 0, with.size());
     stats.cross_ratio = norm(cross) / std::max(norm(total), 1e-300);
-    if (half > 0) {
-      std::vector<double> a = cross_of(0, half), b = cross_of(half, chunks.size());
+    if (batch.episodes > 1)
       stats.cross_alignment =
           std::inner_product(a.begin(), a.end(), b.begin(), 0.0) / std::max(norm(a) * norm(b), 1e-300);
-    }
     return total;
   }
 
   // sf weights = discount^t (G_t - b_t) * scale.
-  std::vector<Matrix> sf_weights(const std::vector<Chunk>& chunks, const std::vector<Matrix>& g,
-                                 const std::vector<Matrix>& b, double scale) const {
-    std::vector<Matrix> out;
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      Matrix w = (g[i] - b[i]) * scale;
-      for (std::int64_t t = 0; t < horizon; ++t) w.row(t) *= std::pow(discount, double(t));
-      out.push_back(std::move(w));
-    }
-    return out;
+  Matrix sf_weights(const Matrix& g, const Matrix& b, double scale) const {
+    Matrix w = (g - b) * scale;
+    for (std::int64_t t = 0; t < horizon; ++t) w.row(t) *= std::pow(discount, double(t));
+    return w;
   }
 
   // The pathwise estimators' score-function weights: none for gumbel-st, else discount^t (G_t - b_t).
-  std::vector<Matrix> score_weights(const std::vector<Chunk>& chunks, const std::vector<Matrix>& g,
-                                    double scale) const {
-    if (options.algo != Algo::GumbelST) return sf_weights(chunks, g, baselines(chunks, g), scale);
-    std::vector<Matrix> zero;
-    for (const auto& c : chunks) zero.push_back(Matrix::Zero(horizon, c.size));
-    return zero;
+  Matrix score_weights(const Batch& batch, const Matrix& g, double scale) const {
+    if (options.algo != Algo::GumbelST) return sf_weights(g, baselines(batch, g), scale);
+    return Matrix::Zero(horizon, batch.episodes);
   }
 
   // REINFORCE's gradient of the mean cost per step over all samples, with the weights discount^t
@@ -295,7 +262,7 @@ struct Trainer::Impl {
     std::vector<double> unused;
     std::vector<std::int64_t> rows(static_cast<std::size_t>(samples.rows()));
     std::iota(rows.begin(), rows.end(), 0);
-    return runtime::surrogate_gradient(policy, samples, rows, sf, grad, unused, threads);
+    return engine->surrogate_gradient(policy, samples, rows, sf, grad, unused);
   }
 
   double apply(std::vector<double>& grad, double lr) {
@@ -322,7 +289,7 @@ struct Trainer::Impl {
       for (std::size_t begin = 0; begin < rows.size(); begin += per) {
         std::span<const std::int64_t> batch(rows.data() + begin, std::min(per, rows.size() - begin));
         std::vector<double> grad(policy.params.size(), 0.0), value_grad(policy.value_params.size(), 0.0);
-        auto s = runtime::surrogate_gradient(policy, samples, batch, spec, grad, value_grad, threads);
+        auto s = engine->surrogate_gradient(policy, samples, batch, spec, grad, value_grad);
         if (update_policy) apply(grad, lr);
         if (spec.value) {
           runtime::clip_norm(value_grad, options.grad_clip);
@@ -339,15 +306,16 @@ struct Trainer::Impl {
     return last;
   }
 
-  void fill(runtime::Samples& samples, const std::vector<Chunk>& chunks, const std::vector<Matrix>& advantages,
-            const std::vector<Matrix>& targets) const {
-    std::int64_t row = 0;
-    for (std::size_t i = 0; i < chunks.size(); ++i)
-      for (std::int64_t t = 0; t < horizon; ++t) {
-        samples.advantage.segment(row, chunks[i].size) = advantages[i].row(t).transpose();
-        samples.target.segment(row, chunks[i].size) = targets[i].row(t).transpose();
-        row += chunks[i].size;
-      }
+  // Row t * episodes + b of the samples gets (t, b) of the matrices.
+  void fill(runtime::Samples& samples, const Matrix& advantages, const Matrix& targets) const {
+    const std::int64_t episodes = advantages.cols();
+    Eigen::Map<Matrix>(samples.advantage.data(), episodes, horizon) = advantages.transpose();
+    Eigen::Map<Matrix>(samples.target.data(), episodes, horizon) = targets.transpose();
+  }
+
+  runtime::Samples flatten(const Batch& batch) const {
+    const auto& space = policy.space();
+    return runtime::flatten(batch, space.obs, space.disc(), space.cont());
   }
 
   // Standardize observations with a first batch's statistics before any gradient uses them.
@@ -355,8 +323,7 @@ struct Trainer::Impl {
     if (policy.normalizer.count > 0) return;
     auto spec = training_spec(training_seed(options.seed, -1), mix(options.seed ^ 0x574152, 0));
     spec.record = false;
-    for (const auto& c : roll(spec, options.batch))
-      for (const auto& o : c.obs) policy.normalizer.merge(o);
+    merge_observations(roll(spec, options.batch));
   }
 
   bool dev_evaluation_due(std::int64_t finished) const {
@@ -379,19 +346,15 @@ IterationStats Trainer::Impl::iterate() {
   double entropy_coef = entropy_start + (options.entropy_final - entropy_start) * progress;
   auto spec = training_spec(training_seed(options.seed, iteration), mix(options.seed ^ 0x504F4C, iteration));
   warm_up();
-  std::vector<Chunk> chunks = roll(spec, options.batch);
+  const Batch batch = roll(spec, options.batch);
   IterationStats stats;
   stats.iteration = iteration + 1;  // counted from 1, as checkpoints and metrics rows count them
   stats.lr = lr;
-  double total = 0;
-  for (const auto& c : chunks) total += c.total.sum();
-  stats.train_cost = total / double(options.batch);
+  stats.train_cost = batch.total.sum() / double(options.batch);
 
-  std::vector<Matrix> g = costs_to_go(chunks);
+  const Matrix g = costs_to_go(batch);
   if (!value_scale_set) {
-    double sq = 0;
-    for (const auto& m : g) sq += m.squaredNorm();
-    policy.value_scale = std::max(std::sqrt(sq / double(options.batch * horizon)), 1e-6);
+    policy.value_scale = std::max(std::sqrt(g.squaredNorm() / double(options.batch * horizon)), 1e-6);
     value_scale_set = true;
   }
   if (!cost_scale_set) {
@@ -403,27 +366,24 @@ IterationStats Trainer::Impl::iterate() {
   const double per_step = 1.0 / double(options.batch * horizon);  // the loss is the mean cost per step
   runtime::Samples samples;
   if (options.algo == Algo::PPO || options.algo == Algo::Reinforce || options.sf_epochs > 0 || uses_values())
-    samples = runtime::flatten(chunks, horizon);
+    samples = flatten(batch);
 
   if (pathwise()) {
-    std::vector<Matrix> weights;
+    Matrix weights;
     if (options.sf_epochs > 0 && options.algo != Algo::GumbelST) {
       // The paper's preset: normalized GAE advantages for the score-function part.
-      std::vector<Matrix> adv, targets;
-      gae(chunks, adv, targets);
-      double sum = 0, sq = 0;
-      for (const auto& a : adv) sum += a.sum();
-      const double mean = sum / double(options.batch * horizon);
-      for (const auto& a : adv) sq += (a.array() - mean).square().sum();
-      const double inv_sd = 1.0 / (std::sqrt(sq / double(options.batch * horizon)) + 1e-8);
-      for (auto& a : adv) weights.push_back((a.array() - mean) * inv_sd * per_step);
-      fill(samples, chunks, adv, targets);
+      Matrix adv, targets;
+      gae(batch, adv, targets);
+      const double mean = adv.mean();
+      const double inv_sd = 1.0 / (std::sqrt((adv.array() - mean).square().mean()) + 1e-8);
+      weights = (adv.array() - mean) * inv_sd * per_step;
+      fill(samples, adv, targets);
     } else {
-      weights = score_weights(chunks, g, per_step);
+      weights = score_weights(batch, g, per_step);
     }
     std::vector<double> grad = options.algo == Algo::HPO && dev_evaluation_due(iteration + 1)
-                                   ? measure_cross_term(spec, chunks, weights, per_step, entropy_coef, stats)
-                                   : pathwise_gradient(spec, chunks, weights, per_step, entropy_coef);
+                                   ? measure_cross_term(spec, batch, weights, per_step, entropy_coef, stats)
+                                   : pathwise_gradient(spec, batch, weights, per_step, entropy_coef);
     stats.grad_norm = apply(grad, lr);
     if (options.sf_epochs > 0) {
       runtime::SurrogateSpec sf;
@@ -436,9 +396,9 @@ IterationStats Trainer::Impl::iterate() {
       stats.entropy = s.entropy;
     }
   } else if (options.algo == Algo::PPO) {
-    std::vector<Matrix> adv, targets;
-    gae(chunks, adv, targets);
-    fill(samples, chunks, adv, targets);
+    Matrix adv, targets;
+    gae(batch, adv, targets);
+    fill(samples, adv, targets);
     runtime::SurrogateSpec ppo;
     ppo.continuous = true;
     ppo.value = true;
@@ -449,17 +409,14 @@ IterationStats Trainer::Impl::iterate() {
     auto s = surrogate_epochs(samples, ppo, options.epochs, lr, true);
     stats.entropy = s.entropy;
   } else {  // REINFORCE: one score-function step on discount^t (G_t - b_t)
-    std::vector<Matrix> weights = sf_weights(chunks, g, baselines(chunks, g), 1.0), targets = g;
-    fill(samples, chunks, weights, targets);
+    fill(samples, sf_weights(g, baselines(batch, g), 1.0), g);
     std::vector<double> grad(policy.params.size(), 0.0);
     stats.entropy = reinforce_gradient(samples, entropy_coef, grad).entropy;
     stats.grad_norm = apply(grad, lr);
   }
   // The value network learns Monte Carlo costs-to-go when it serves as hpo's or reinforce's baseline.
   if (options.algo != Algo::PPO && options.sf_epochs == 0 && uses_values() && options.value_epochs > 0) {
-    std::vector<Matrix> zero;
-    for (const auto& c : chunks) zero.push_back(Matrix::Zero(horizon, c.size));
-    fill(samples, chunks, zero, g);
+    fill(samples, Matrix::Zero(horizon, batch.episodes), g);
     runtime::SurrogateSpec fit;
     fit.discrete = false;
     fit.value = true;
@@ -467,17 +424,11 @@ IterationStats Trainer::Impl::iterate() {
     surrogate_epochs(samples, fit, options.value_epochs, lr, false);
   }
   if (std::isnan(stats.entropy) && policy.has_disc()) {
-    // Report the discrete head's entropy even when the estimator did not compute it.
-    double sum = 0;
-    std::int64_t rows = 0;
-    for (const auto& c : chunks) {
-      for (std::int64_t t = 0; t < horizon; ++t) sum -= c.logp_disc.row(t).sum();
-      rows += c.size * horizon;
-    }
-    stats.entropy = sum / double(rows);  // -mean log p of the sampled choices estimates it
+    // Report the discrete head's entropy even when the estimator did not compute it: -mean log p
+    // of the sampled choices estimates it.
+    stats.entropy = -batch.logp_disc.sum() / double(batch.logp_disc.size());
   }
-  for (const auto& c : chunks)
-    for (const auto& o : c.obs) policy.normalizer.merge(o);
+  merge_observations(batch);
   this->samples += options.batch * horizon;
   stats.samples = this->samples;
   ++iteration;
@@ -489,10 +440,10 @@ IterationStats Trainer::Impl::iterate() {
 
 void Trainer::Impl::evaluate_dev(IterationStats& stats) {
   try {
-    stats.dev_cost = runtime::summarize(runtime::rollout_totals(
-                                            runtime::evaluation_spec(*model, policy, options, options.dev_seed),
-                                            options.dev_episodes, threads))
-                         .mean;
+    stats.dev_cost =
+        runtime::summarize(engine->rollout_totals(runtime::evaluation_spec(*model, policy, options, options.dev_seed),
+                                                  options.dev_episodes))
+            .mean;
   } catch (const runtime::NonFiniteError& e) {
     throw TrainingError(std::string("the dev evaluation after iteration ") + std::to_string(iteration) + ": " +
                         e.what());
@@ -543,6 +494,8 @@ Trainer::~Trainer() = default;
 const TrainOptions& Trainer::options() const { return impl_->options; }
 const std::vector<IterationStats>& Trainer::history() const { return impl_->history; }
 std::span<double> Trainer::parameters() { return impl_->policy.params; }
+TimeSplit Trainer::time_split() const { return impl_->engine->time_split(); }
+void Trainer::reset_time_split() { impl_->engine->reset_time_split(); }
 const Checkpoint* Trainer::best() const { return impl_->best.get(); }
 Checkpoint Trainer::checkpoint() const { return impl_->snapshot(); }
 
@@ -588,8 +541,8 @@ void Trainer::train(const std::function<void(const IterationStats&)>& progress) 
 Evaluation Trainer::evaluate(std::uint64_t seed, std::int64_t episodes) const {
   if (episodes < 1) throw std::invalid_argument("evaluation needs at least one episode");
   try {
-    return runtime::summarize(runtime::rollout_totals(
-        runtime::evaluation_spec(*impl_->model, impl_->policy, impl_->options, seed), episodes, impl_->threads));
+    return runtime::summarize(impl_->engine->rollout_totals(
+        runtime::evaluation_spec(*impl_->model, impl_->policy, impl_->options, seed), episodes));
   } catch (const runtime::NonFiniteError& e) {
     throw TrainingError(e.what());
   }
@@ -601,12 +554,12 @@ std::vector<double> Trainer::gradient(std::uint64_t seed, std::int64_t episodes)
   if (m.options.algo == Algo::PPO) throw std::invalid_argument("ppo has no single gradient estimate; use reinforce");
   if (episodes < 2) throw std::invalid_argument("a gradient estimate needs at least two episodes");
   auto spec = m.training_spec(seed, mix(seed, 0x47524144));
-  std::vector<Chunk> chunks = m.roll(spec, episodes);
-  std::vector<Matrix> g = m.costs_to_go(chunks);
+  const Batch batch = m.roll(spec, episodes);
+  const Matrix g = m.costs_to_go(batch);
   const double per_episode = 1.0 / double(episodes);
-  if (m.pathwise()) return m.pathwise_gradient(spec, chunks, m.score_weights(chunks, g, per_episode), per_episode, 0.0);
-  runtime::Samples samples = runtime::flatten(chunks, m.horizon);
-  m.fill(samples, chunks, m.sf_weights(chunks, g, m.baselines(chunks, g), 1.0), g);
+  if (m.pathwise()) return m.pathwise_gradient(spec, batch, m.score_weights(batch, g, per_episode), per_episode, 0.0);
+  runtime::Samples samples = m.flatten(batch);
+  m.fill(samples, m.sf_weights(g, m.baselines(batch, g), 1.0), g);
   std::vector<double> grad(m.policy.params.size(), 0.0);
   m.reinforce_gradient(samples, 0.0, grad);
   for (double& v : grad) v *= double(m.horizon);  // the surrogate averages over steps too
@@ -620,17 +573,7 @@ void Trainer::act(std::span<const double> obs, std::span<const std::int32_t> dis
   if (obs.size() != std::size_t(space.obs) || disc.size() != std::size_t(space.disc()) ||
       log_probs.size() != std::size_t(space.logits()) || cont.size() != std::size_t(space.cont()))
     throw std::invalid_argument("act: arrays do not match the model's observation and action sizes");
-  Matrix z = p.normalizer.apply(Eigen::Map<const Matrix>(obs.data(), 1, space.obs));
-  runtime::Mlp::Tape tape;
-  if (p.has_disc()) {
-    p.disc_net().forward(p.disc_params(), z, tape);
-    Matrix lp = runtime::log_softmax(space, tape.output);
-    std::copy(lp.data(), lp.data() + lp.size(), log_probs.begin());
-  }
-  if (p.has_cont()) {
-    p.cont_net().forward(p.cont_params(), p.cont_input(z, runtime::one_hot(space, disc, 1)), tape);
-    for (int i = 0; i < space.cont(); ++i) cont[i] = runtime::squash(tape.output(0, i), space.lower[i], space.upper[i]);
-  }
+  impl_->engine->act(p, obs, disc, log_probs, cont);
 }
 
 }  // namespace hpo

@@ -21,15 +21,21 @@ enum class Algo {
 };
 enum class Baseline { Value, BatchMean };  // for the score-function terms of hpo and reinforce
 enum class Schedule { Constant, Linear, Cosine };
+// The arithmetic of the policy networks. The simulator and its adjoints stay double; parameters,
+// the optimizer and checkpoints too: f32 runs the networks on float copies of the weights.
+enum class Precision { F32, F64 };
 
 // Names as the command line spells them ("hpo", "hpo-decoupled", "ppo", "reinforce", "gumbel-st";
-// "value", "batch-mean"; "constant", "linear", "cosine"). parse_* throw std::invalid_argument.
+// "value", "batch-mean"; "constant", "linear", "cosine"; "f32", "f64"). parse_* throw
+// std::invalid_argument.
 std::string to_string(Algo algo);
 std::string to_string(Baseline baseline);
 std::string to_string(Schedule schedule);
+std::string to_string(Precision precision);
 Algo parse_algo(const std::string& name);
 Baseline parse_baseline(const std::string& name);
 Schedule parse_schedule(const std::string& name);
+Precision parse_precision(const std::string& name);
 
 struct TrainOptions {
   Algo algo = Algo::HPO;
@@ -43,6 +49,7 @@ struct TrainOptions {
   Schedule schedule = Schedule::Constant;
   double grad_clip = 5.0;            // per group (discrete head, continuous head): max gradient norm; 0: off
   std::vector<int> hidden = {64, 64};
+  Precision precision = Precision::F32;
   bool gaussian = false;             // continuous head; ppo and reinforce always use a Gaussian
   double init_log_std = 0.0;
   Baseline baseline = Baseline::BatchMean;
@@ -101,6 +108,16 @@ class TrainingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where the time of rollouts and gradients went, in seconds summed over the threads, and the
+// arithmetic the policy networks did (dense layers: forward, backward and weight gradients).
+struct TimeSplit {
+  double simulator = 0;        // the JIT-compiled step, observe and their adjoints, with the noise draws
+  double policy_forward = 0;   // the networks' forward passes and the heads (normalize, sample, squash)
+  double policy_backward = 0;  // backward passes through the networks and the heads
+  double weight_gradient = 0;  // the networks' weight gradients
+  double policy_flops = 0;
+};
+
 class Checkpoint;
 
 class Trainer {
@@ -124,6 +141,9 @@ class Trainer {
   // iteration, the observation statistics (from a first batch, as the first iteration would).
   std::vector<double> gradient(std::uint64_t seed, std::int64_t episodes);
   std::span<double> parameters();
+  // Cumulative since the trainer was made (or the last reset_time_split()), dev evaluations included.
+  TimeSplit time_split() const;
+  void reset_time_split();
   // The policy's probabilities and continuous actions, for tests and tools: for one observation,
   // the log-probability of each choice per discrete component (concatenated) and the continuous
   // action (the mean for a Gaussian head).

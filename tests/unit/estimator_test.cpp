@@ -213,6 +213,7 @@ struct Hybrid {
     REQUIRE(model.num_cont() == 1);
     REQUIRE(model.num_noise() == 1);
     options.hidden = {8};
+    options.precision = hpo::Precision::F64;  // compared with exact gradients to 1e-7
     options.threads = 2;
     options.batch = 1024;
     options.baseline = baseline;
@@ -368,6 +369,7 @@ TEST_CASE("without choices or noise, an hpo estimate is the cost's derivative th
   REQUIRE(model.num_noise() == 0);
   hpo::TrainOptions options;
   options.hidden = {6, 5};
+  options.precision = hpo::Precision::F64;  // a derivative check: exact arithmetic
   options.threads = 2;
   options.batch = 8;
   hpo::Trainer trainer(model, options);

@@ -102,7 +102,7 @@ struct TrainCommands::State {
   CLI::App *train = nullptr, *eval = nullptr, *simulate = nullptr;
   // train
   std::string config;
-  std::string file, algo = "hpo", baseline = "batch-mean", schedule = "constant", hidden = "64,64", out;
+  std::string file, algo = "hpo", baseline = "batch-mean", schedule = "constant", hidden = "64,64", precision = "f32", out;
   hpo::TrainOptions options;
   hpo::CompileOptions compile;
   bool quiet = false, sample_eval = false;
@@ -135,6 +135,8 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--schedule", s.schedule, "Learning-rate schedule: constant, linear, cosine")->capture_default_str();
   t->add_option("--grad-clip", o.grad_clip, "Max gradient norm per head (0: off)")->capture_default_str();
   t->add_option("--hidden", s.hidden, "Hidden layer sizes, comma-separated")->capture_default_str();
+  t->add_option("--precision", s.precision, "Arithmetic of the policy networks: f32, f64 (the simulator is always f64)")
+      ->capture_default_str();
   t->add_flag("--gaussian", o.gaussian, "Gaussian continuous head for hpo and gumbel-st (ppo and reinforce always)");
   t->add_option("--init-log-std", o.init_log_std, "Initial log std of a Gaussian head")->capture_default_str();
   t->add_option("--baseline", s.baseline, "Score-function baseline: value, batch-mean")->capture_default_str();
@@ -258,6 +260,7 @@ int TrainCommands::State::run_train() const {
     o.baseline = hpo::parse_baseline(baseline);
     o.schedule = hpo::parse_schedule(schedule);
     o.hidden = parse_hidden(hidden);
+    o.precision = hpo::parse_precision(precision);
     o.greedy_eval = !sample_eval;
   } catch (const std::invalid_argument& e) {
     std::cerr << "hpoc train: error: " << e.what() << '\n';

@@ -1,0 +1,164 @@
+// dense.cpp: register-tiled kernels with samples as lanes: products with a fused bias, tanh or
+// tanh-derivative epilogue, and weight gradients that keep each sum in a fixed order.
+#include "runtime/dense.hpp"
+
+#include <algorithm>
+
+namespace hpo::runtime {
+
+namespace {
+
+// Row vectors per tile: with 32 registers, 4 x 6 accumulators; with 16, 2 x 6.
+constexpr int kTileVectors = simd::kRegisters >= 32 ? 4 : 2;
+
+template <class S, int MR>
+void gemm_tile(int k, const S* a, std::int64_t lda, const S* b, std::int64_t ldb, int n, int j0, const S* bias, S* c,
+               std::int64_t ldc, Epilogue epilogue, const S* act, std::int64_t ld_act) {
+  using V = simd::Vec<S>;
+  constexpr int L = simd::kLanes<S>, NR = kGemmColumns;
+  V acc[MR][NR];
+  for (auto& row : acc)
+    for (auto& v : row) v = V{};
+  for (int kk = 0; kk < k; ++kk) {
+    const S* ak = a + kk * lda;
+    V x[MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) x[r] = simd::load<S>(ak + r * L);
+    const S* bk = b + kk * ldb + j0;
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      const V w = simd::broadcast<S>(bk[j]);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) acc[r][j] += x[r] * w;
+    }
+  }
+  const int columns = std::min(NR, n - j0);
+  for (int j = 0; j < columns; ++j) {
+    S* cj = c + (j0 + j) * ldc;
+    const S bias_j = bias ? bias[j0 + j] : S(0);
+    for (int r = 0; r < MR; ++r) {
+      V v = acc[r][j];
+      switch (epilogue) {
+        case Epilogue::Linear: v += bias_j; break;
+        case Epilogue::Tanh: v = simd::tanh<S>(v + bias_j); break;
+        case Epilogue::TanhDerivative: {
+          // d tanh(a)/da = 1 - tanh(a)^2, with tanh(a) the stored activation.
+          const V h = simd::load<S>(act + (j0 + j) * ld_act + r * L);
+          v = v * (S(1) - h * h);
+          break;
+        }
+      }
+      simd::store<S>(cj + r * L, v);
+    }
+  }
+}
+
+template <class S, int P>
+void gradient_tile(std::span<const RowRun<S>> runs, int in, int out, std::int64_t ld_delta, int o0, int o_end, int k0,
+                   int k_end, const S* ones, const S* zeros, S* g) {
+  using V = simd::Vec<S>;
+  constexpr int L = simd::kLanes<S>, Q = kGemmColumns;
+  V acc[P][Q];
+  for (auto& row : acc)
+    for (auto& v : row) v = V{};
+  for (const RowRun<S>& run : runs) {
+    const S* column[Q];
+    for (int q = 0; q < Q; ++q) {
+      const int k = k0 + q;
+      column[q] = k < in ? run.x + k * run.ldx : (k == in ? ones : zeros);
+    }
+    const S* d = run.delta + o0;
+    for (std::int64_t r = 0; r < run.rows; ++r, d += ld_delta) {
+      V dv[P];
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) dv[p] = simd::load<S>(d + p * L);
+#pragma GCC unroll 8
+      for (int q = 0; q < Q; ++q) {
+        const V xv = simd::broadcast<S>(column[q][r]);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) acc[p][q] += dv[p] * xv;
+      }
+    }
+  }
+  for (int q = 0; q < Q && k0 + q < k_end; ++q) {
+    S* gk = g + static_cast<std::int64_t>(k0 + q) * out;
+    for (int p = 0; p < P; ++p) {
+      const int o = o0 + p * L;
+      if (o + L <= o_end) {
+        simd::store<S>(gk + o, simd::load<S>(gk + o) + acc[p][q]);
+      } else {
+        for (int lane = 0; o + lane < o_end; ++lane) gk[o + lane] += acc[p][q][lane];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <class S>
+void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, const S* b, std::int64_t ldb,
+               const S* bias, S* c, std::int64_t ldc, Epilogue epilogue, const S* act, std::int64_t ld_act) {
+  constexpr int L = simd::kLanes<S>;
+  const std::int64_t vectors = (rows + L - 1) / L;
+  for (std::int64_t v0 = 0; v0 < vectors; v0 += kTileVectors) {
+    const int m = static_cast<int>(std::min<std::int64_t>(kTileVectors, vectors - v0));
+    const S* a_tile = a + v0 * L;
+    S* c_tile = c + v0 * L;
+    const S* act_tile = act ? act + v0 * L : nullptr;
+    for (int j0 = 0; j0 < n; j0 += kGemmColumns) {
+      auto tile = [&]<int MR>() {
+        gemm_tile<S, MR>(k, a_tile, lda, b, ldb, n, j0, bias, c_tile, ldc, epilogue, act_tile, ld_act);
+      };
+      if (m == kTileVectors) tile.template operator()<kTileVectors>();
+      else if (m == 1) tile.template operator()<1>();
+      else if constexpr (kTileVectors > 2) {
+        if (m == 2) tile.template operator()<2>();
+        else tile.template operator()<3>();
+      }
+    }
+  }
+}
+
+template <class S>
+void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, std::int64_t ld_delta, int o_begin, int o_end,
+                     int k_begin, int k_end, const S* ones, const S* zeros, S* g) {
+  constexpr int L = simd::kLanes<S>;
+  for (int o0 = o_begin; o0 < o_end; o0 += 4 * L) {
+    const int vectors = std::min(4, (o_end - o0 + L - 1) / L);
+    const int o_stop = std::min(o_end, o0 + 4 * L);
+    for (int k0 = k_begin; k0 < k_end; k0 += kGemmColumns) {
+      switch (vectors) {
+        case 1: gradient_tile<S, 1>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
+        case 2: gradient_tile<S, 2>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
+        case 3: gradient_tile<S, 3>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
+        default: gradient_tile<S, 4>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
+      }
+    }
+  }
+}
+
+template <class S>
+void pack_rows(std::int64_t rows, int cols, const S* panel, std::int64_t ld, S* out, std::int64_t ld_out) {
+  constexpr std::int64_t kBlock = 16;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    const std::int64_t r1 = std::min(rows, r0 + kBlock);
+    for (int j = 0; j < cols; ++j) {
+      const S* src = panel + j * ld;
+      for (std::int64_t r = r0; r < r1; ++r) out[r * ld_out + j] = src[r];
+    }
+    for (std::int64_t r = r0; r < r1; ++r)
+      std::fill(out + r * ld_out + cols, out + r * ld_out + padded_rows<S>(cols), S(0));
+  }
+}
+
+#define HPO_DENSE_INSTANTIATE(S)                                                                                      \
+  template void lane_gemm<S>(std::int64_t, int, int, const S*, std::int64_t, const S*, std::int64_t, const S*, S*,  \
+                             std::int64_t, Epilogue, const S*, std::int64_t);                                          \
+  template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, std::int64_t, int, int, int, int, const S*, \
+                                   const S*, S*);                                                                      \
+  template void pack_rows<S>(std::int64_t, int, const S*, std::int64_t, S*, std::int64_t);
+HPO_DENSE_INSTANTIATE(float)
+HPO_DENSE_INSTANTIATE(double)
+#undef HPO_DENSE_INSTANTIATE
+
+}  // namespace hpo::runtime

@@ -1,0 +1,70 @@
+// dense.hpp: the dense-layer kernels of the policy networks, with samples as SIMD lanes. Every
+// sample's outputs are a fixed sequence of operations on that sample's inputs, whatever the number
+// of samples or where they sit, and weight gradients sum over samples in their given order: the
+// work can be split among threads any way without changing a bit of the result.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "runtime/simd.hpp"
+
+namespace hpo::runtime {
+
+// Samples per SIMD vector; a panel's leading dimension is a multiple of it.
+template <class S>
+inline constexpr std::int64_t kLanes = simd::kLanes<S>;
+template <class S>
+inline std::int64_t padded_rows(std::int64_t rows) {
+  return (rows + kLanes<S> - 1) / kLanes<S> * kLanes<S>;
+}
+
+// Columns of a row-major right-hand side are read in groups of kGemmColumns: a weight copy pads its
+// rows (leading dimension) to a multiple of it, with zeros.
+inline constexpr int kGemmColumns = 6;
+inline int padded_columns(int n) { return (n + kGemmColumns - 1) / kGemmColumns * kGemmColumns; }
+
+enum class Epilogue {
+  Linear,          // C = sum + bias
+  Tanh,            // C = tanh(sum + bias)
+  TanhDerivative,  // C = sum * (1 - act^2), act the tanh layer's output: backprop into that layer
+};
+
+// C[r, j] = epilogue(sum_k A[r, k] B[k, j]) for rows r < rows, j < n; the sum runs k = 0, 1, ...
+// A and C are column-major with leading dimensions lda, ldc (multiples of the lane count, rows
+// up to the padded count are read and written); B is row-major [k x ldb] with ldb = padded_columns(n)
+// and zeros past n. bias has n entries or is null; act is column-major like C (TanhDerivative).
+template <class S>
+void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, const S* b, std::int64_t ldb,
+               const S* bias, S* c, std::int64_t ldc, Epilogue epilogue, const S* act = nullptr,
+               std::int64_t ld_act = 0);
+
+// A run of samples for a weight gradient: their output gradients row-major ([rows x ld_delta],
+// from pack_rows) and the layer's input, column-major with leading dimension ldx.
+template <class S>
+struct RowRun {
+  const S* delta;
+  const S* x;
+  std::int64_t ldx;
+  std::int64_t rows;
+};
+
+// G[o, k] += sum over the runs' samples, in order, of delta[r, o] x[r, k], for o in [o_begin, o_end)
+// and k in [k_begin, k_end); k = in is the bias (x = 1). G is column-major [out x (in + 1)]: a
+// layer's weights followed by its bias. ld_delta is a multiple of the lane count, zero past out.
+// ones holds at least max rows ones, zeros as many zeros (the bias and unused columns of a tile).
+template <class S>
+void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, std::int64_t ld_delta, int o_begin, int o_end,
+                     int k_begin, int k_end, const S* ones, const S* zeros, S* g);
+
+// Row-major copy of columns [0, cols) of a column-major panel's rows [0, rows), row r at
+// out + r * ld_out, each padded with zeros to a multiple of the lane count.
+template <class S>
+void pack_rows(std::int64_t rows, int cols, const S* panel, std::int64_t ld, S* out, std::int64_t ld_out);
+
+// Weight-gradient tiles: outputs in blocks of this many lanes, inputs in blocks of this many columns.
+template <class S>
+inline constexpr int kGradientOutputs = 4 * simd::kLanes<S>;
+inline constexpr int kGradientInputs = 24;
+
+}  // namespace hpo::runtime

@@ -1,0 +1,1046 @@
+// engine.cpp: rollouts, the trajectory's backward sweep and the score-function surrogate on the
+// lane kernels, one share of the samples per thread and weight gradients cut by parameters.
+#include "runtime/engine.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <new>
+
+#include "runtime/parallel.hpp"
+#include "runtime/random.hpp"
+#include "runtime/simd.hpp"
+
+namespace hpo::runtime {
+
+namespace {
+
+constexpr double kHalfLog2Pi = 0.9189385332046727;
+
+// Attributes the time since the last call to a bucket of a worker's TimeSplit.
+class Laps {
+ public:
+  explicit Laps(TimeSplit& split) : split_(split) {}
+  TimeSplit& split() { return split_; }
+  void to(double TimeSplit::*bucket) {
+    const auto now = std::chrono::steady_clock::now();
+    split_.*bucket += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  TimeSplit& split_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+// One worker's TimeSplit on a cache line of its own.
+struct alignas(64) WorkerTime {
+  TimeSplit split;
+};
+
+// 64-byte aligned storage, so that panel columns start on cache lines.
+template <class T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <class U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const AlignedAllocator&) const { return true; }
+};
+template <class S>
+using Buffer = std::vector<S, AlignedAllocator<S>>;
+
+// Grows a buffer to at least `size` zeros; never shrinks, so steady use allocates nothing.
+template <class B>
+void ensure(B& buffer, std::size_t size) {
+  if (buffer.size() < size) buffer.assign(size, typename B::value_type{});
+}
+
+// Share w of n samples among `workers`, cut at multiples of the lane count.
+template <class S>
+std::pair<std::int64_t, std::int64_t> share(std::int64_t n, int workers, int w) {
+  auto cut = [&](int i) {
+    return i == workers ? n : (n * i / workers) / kLanes<S> * kLanes<S>;
+  };
+  return {cut(w), cut(w + 1)};
+}
+
+// Per component, log-softmax over its logit columns, for rows [0, rows) (padded).
+template <class S>
+void log_softmax(const ActionSpace& space, std::int64_t rows, const S* logits, std::int64_t ld, S* out) {
+  using V = simd::Vec<S>;
+  for (std::int64_t r = 0; r < rows; r += kLanes<S>) {
+    int column = 0;
+    for (int count : space.choices) {
+      V top = simd::load<S>(logits + column * ld + r);
+      for (int k = 1; k < count; ++k) top = simd::max<S>(top, simd::load<S>(logits + (column + k) * ld + r));
+      V sum{};
+      for (int k = 0; k < count; ++k) sum += simd::exp<S>(simd::load<S>(logits + (column + k) * ld + r) - top);
+      const V log_sum = simd::log<S>(sum);
+      for (int k = 0; k < count; ++k)
+        simd::store<S>(out + (column + k) * ld + r, (simd::load<S>(logits + (column + k) * ld + r) - top) - log_sum);
+      column += count;
+    }
+  }
+}
+
+// The nets' weights in S, for one policy at one moment.
+template <class S>
+struct Weights {
+  MlpWeights<S> disc, cont, value;
+  void load(const Policy& p) {
+    if (p.has_disc()) disc.load(p.disc_net(), p.disc_params());
+    if (p.has_cont()) cont.load(p.cont_net(), p.cont_params());
+    value.load(p.value_net(), p.value_params);
+  }
+};
+
+// One thread's contiguous share of the episodes of a rollout, and everything it keeps per step.
+template <class S>
+struct Shard {
+  std::int64_t first = 0, size = 0, ld = 0;
+  std::unique_ptr<BatchEnv> env;
+  std::vector<std::uint64_t> rng;
+  Buffer<S> input, disc_acts, cont_acts;  // per recorded step: [ld x (obs + logits)] and each net's block
+  Buffer<S> logp, value_input, value_acts;
+  std::vector<double> cont_action;
+  std::vector<std::int32_t> disc;
+  // The backward sweep's.
+  Buffer<S> disc_deltas, cont_deltas, cont_input_grad, disc_input_grad, z_grad;
+  Buffer<S> packed_disc[2], packed_cont[2];
+  std::vector<double> state_bar, next_bar, cont_bar, cost_bar, obs_grad, replay_next, replay_cost;
+  std::vector<std::int32_t> replay_disc;
+};
+
+// A weight-gradient task: which net, which parameters.
+struct NetTask {
+  int net;  // 0 discrete, 1 continuous, 2 value
+  Mlp::GradientTask task;
+};
+
+template <class S>
+struct GradientPlan {
+  std::vector<std::vector<NetTask>> per_worker;
+  std::vector<std::vector<RowRun<S>>> run_scratch;
+  std::vector<std::vector<MlpRows<S>>> rows_scratch;
+  Buffer<S> ones, zeros;
+
+  // Tasks of the given nets spread over the workers by size, largest first: the same plan for the
+  // same nets, and the sums do not depend on it anyway.
+  void build(const std::vector<const Mlp*>& nets, int workers, std::int64_t max_rows) {
+    std::vector<NetTask> all;
+    for (int i = 0; i < static_cast<int>(nets.size()); ++i)
+      if (nets[i] && !nets[i]->empty())
+        for (const auto& t : nets[i]->template gradient_tasks<S>()) all.push_back({i, t});
+    auto cost = [](const NetTask& t) {
+      return std::int64_t(padded_rows<S>(t.task.o_end - t.task.o_begin)) * padded_columns(t.task.k_end - t.task.k_begin);
+    };
+    std::stable_sort(all.begin(), all.end(), [&](const NetTask& a, const NetTask& b) { return cost(a) > cost(b); });
+    per_worker.assign(workers, {});
+    std::vector<std::int64_t> load(workers, 0);
+    for (const auto& t : all) {
+      const int w = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+      per_worker[w].push_back(t);
+      load[w] += cost(t);
+    }
+    run_scratch.assign(workers, {});
+    rows_scratch.assign(workers, {});
+    for (int w = 0; w < workers; ++w) {
+      run_scratch[w].reserve(64);
+      rows_scratch[w].reserve(64);
+    }
+    ensure(ones, static_cast<std::size_t>(max_rows));
+    std::fill(ones.begin(), ones.end(), S(1));
+    ensure(zeros, static_cast<std::size_t>(max_rows));
+  }
+};
+
+// What a rollout of one shape needs: the shards and, when recorded, the backward's buffers.
+template <class S>
+struct Workspace {
+  const Model* model = nullptr;
+  std::int64_t episodes = 0, horizon = 0;
+  bool record = false;
+  std::vector<int> hidden;
+  int obs = 0, logits = 0, cont = 0;
+  std::vector<Shard<S>> shards;
+  Weights<S> weights;
+  GradientPlan<S> plan;
+  Buffer<S> disc_grad[2], cont_grad[2];
+  std::vector<double> log_std_part[2];  // per parity: [cont x episodes]
+  std::vector<double> log_std_grad[2];  // per group
+  std::vector<std::exception_ptr> errors;
+
+  bool fits(const RolloutSpec& spec, std::int64_t n) const {
+    const ActionSpace& space = spec.policy->space();
+    return model == spec.model && episodes == n && horizon == spec.horizon && record == spec.record &&
+           hidden == spec.policy->config().hidden && obs == space.obs && logits == space.logits() &&
+           cont == space.cont();
+  }
+
+  Workspace(const RolloutSpec& spec, std::int64_t n, int workers)
+      : model(spec.model), episodes(n), horizon(spec.horizon), record(spec.record),
+        hidden(spec.policy->config().hidden) {
+    const Policy& policy = *spec.policy;
+    const ActionSpace& space = policy.space();
+    obs = space.obs, logits = space.logits(), cont = space.cont();
+    const int D = space.disc(), O = obs, L = logits, C = cont;
+    const std::size_t S_ = model->num_state();
+    const std::int64_t steps = record ? horizon : 1;
+    shards.resize(workers);
+    std::int64_t max_ld = kLanes<S>;
+    for (int w = 0; w < workers; ++w) {
+      Shard<S>& sh = shards[w];
+      auto [begin, end] = share<S>(n, workers, w);
+      sh.first = begin;
+      sh.size = end - begin;
+      sh.ld = padded_rows<S>(std::max<std::int64_t>(sh.size, 1));
+      max_ld = std::max(max_ld, sh.ld);
+      if (sh.size == 0) continue;
+      sh.env = std::make_unique<BatchEnv>(*model, BatchEnvOptions{.batch = sh.size, .seed = 0, .record = record,
+                                                                  .first_stream = static_cast<std::uint64_t>(begin)});
+      sh.rng.assign(static_cast<std::size_t>(sh.size) * 4, 0);
+      const std::size_t ld = static_cast<std::size_t>(sh.ld);
+      sh.input.assign(steps * ld * (O + L), S(0));
+      if (policy.has_disc()) sh.disc_acts.assign(steps * ld * policy.disc_net().activation_width(), S(0));
+      if (policy.has_cont()) sh.cont_acts.assign(steps * ld * policy.cont_net().activation_width(), S(0));
+      sh.logp.assign(ld * std::max(L, 1), S(0));
+      sh.value_input.assign(ld * (O + 1), S(0));
+      sh.value_acts.assign(ld * policy.value_net().activation_width(), S(0));
+      sh.cont_action.assign(static_cast<std::size_t>(C * sh.size), 0.0);
+      sh.disc.assign(static_cast<std::size_t>(D * sh.size), 0);
+      if (!record) continue;
+      const std::size_t nn = static_cast<std::size_t>(sh.size);
+      if (policy.has_disc()) {
+        sh.disc_deltas.assign(ld * policy.disc_net().activation_width(), S(0));
+        sh.disc_input_grad.assign(ld * O, S(0));
+        for (auto& p : sh.packed_disc) p.assign(nn * policy.disc_net().template packed_width<S>(), S(0));
+      }
+      if (policy.has_cont()) {
+        sh.cont_deltas.assign(ld * policy.cont_net().activation_width(), S(0));
+        sh.cont_input_grad.assign(ld * (O + L), S(0));
+        for (auto& p : sh.packed_cont) p.assign(nn * policy.cont_net().template packed_width<S>(), S(0));
+      }
+      sh.z_grad.assign(ld * O, S(0));
+      sh.state_bar.assign(S_ * nn, 0.0);
+      sh.next_bar.assign(S_ * nn, 0.0);
+      sh.cont_bar.assign(C * nn, 0.0);
+      sh.cost_bar.assign(nn, 0.0);
+      sh.obs_grad.assign(O * nn, 0.0);
+      sh.replay_next.assign(S_ * nn, 0.0);
+      sh.replay_cost.assign(nn, 0.0);
+      sh.replay_disc.assign(D * nn, 0);
+    }
+    if (record) {
+      plan.build({&policy.disc_net(), &policy.cont_net()}, workers, max_ld);
+      for (int g = 0; g < 2; ++g) {
+        disc_grad[g].assign(policy.disc_net().parameter_count(), S(0));
+        cont_grad[g].assign(policy.cont_net().parameter_count(), S(0));
+        log_std_part[g].assign(static_cast<std::size_t>(C * n), 0.0);
+        log_std_grad[g].assign(C, 0.0);
+      }
+    }
+    errors.assign(workers, nullptr);
+  }
+};
+
+void check_finite(const BatchEnv& env, const Model& model, std::int64_t first, std::int64_t t) {
+  const auto n = static_cast<std::size_t>(env.batch());
+  auto cost = env.cost();
+  auto state = env.state();
+  for (std::size_t b = 0; b < n; ++b) {
+    bool finite = std::isfinite(cost[b]);
+    for (std::size_t i = 0; i < model.num_state() && finite; ++i) finite = std::isfinite(state[i * n + b]);
+    if (finite) continue;
+    std::string where;
+    for (std::size_t i = 0; i < model.num_state() && where.empty(); ++i)
+      if (!std::isfinite(state[i * n + b])) where = "state " + model.state_names()[i] + " = " + std::to_string(state[i * n + b]);
+    if (where.empty()) where = "its cost = " + std::to_string(cost[b]);
+    throw NonFiniteError("step " + std::to_string(t) + " of episode " + std::to_string(first + std::int64_t(b)) +
+                         " produced a value that is not finite: " + where);
+  }
+}
+
+template <class S>
+void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, const Vector& mean, const Vector& inv_std,
+                   Batch& batch, Laps laps) {
+  if (sh.size == 0) return;
+  const Model& model = *spec.model;
+  const Policy& policy = *spec.policy;
+  const ActionSpace& space = policy.space();
+  const int O = space.obs, D = space.disc(), C = space.cont(), L = space.logits();
+  const std::int64_t n = sh.size, N = batch.episodes, T = spec.horizon, ld = sh.ld, first = sh.first;
+  const std::int64_t state_size = static_cast<std::int64_t>(model.num_state());
+  BatchEnv& env = *sh.env;
+  env.reset(spec.env_seed);
+  laps.to(&TimeSplit::simulator);
+  for (std::int64_t b = 0; b < n; ++b)
+    Xoshiro::seed(&sh.rng[b * 4], spec.policy_seed, static_cast<std::uint64_t>(first + b));
+  for (std::int64_t b = 0; b < n; ++b) batch.total[first + b] = 0.0;
+  auto log_std = policy.log_std();
+  const bool draw_gaussian = policy.gaussian() && spec.mode != ActMode::Greedy;
+  double weight = 1.0;
+  for (std::int64_t t = 0; t < T; ++t) {
+    const std::int64_t slot = spec.record ? t : 0;
+    S* input = sh.input.data() + slot * ld * (O + L);
+    auto obs = env.observation();
+    for (int j = 0; j < O; ++j) {
+      const double* o = obs.data() + j * n;
+      std::copy(o, o + n, batch.obs.data() + (t * O + j) * N + first);
+      S* z = input + j * ld;
+      for (std::int64_t b = 0; b < n; ++b)
+        z[b] = static_cast<S>(std::clamp((o[b] - mean[j]) * inv_std[j], -Normalizer::kClip, Normalizer::kClip));
+    }
+    if (spec.record) {
+      auto state = env.state();
+      for (std::int64_t i = 0; i < state_size; ++i)
+        std::copy(state.data() + i * n, state.data() + (i + 1) * n, batch.state.data() + (t * state_size + i) * N + first);
+    }
+    if (D > 0) {
+      S* acts = sh.disc_acts.data() + slot * ld * policy.disc_net().activation_width();
+      policy.disc_net().forward(ws.weights.disc, n, input, ld, acts, ld);
+      S* logp = sh.logp.data();
+      log_softmax<S>(space, n, Mlp::output(acts, ld, policy.disc_net()), ld, logp);
+      int column = 0;
+      for (int j = 0; j < D; ++j) {
+        const int count = space.choices[j];
+        for (std::int64_t b = 0; b < n; ++b) {
+          Xoshiro rng(&sh.rng[b * 4]);
+          int chosen = 0;
+          if (spec.mode == ActMode::Greedy) {
+            for (int k = 1; k < count; ++k)
+              if (logp[(column + k) * ld + b] > logp[(column + chosen) * ld + b]) chosen = k;
+          } else if (spec.mode == ActMode::Gumbel) {
+            double best = -INFINITY;
+            for (int k = 0; k < count; ++k) {
+              const double g = -std::log(-std::log(rng.open_uniform01()));
+              batch.noise[((t * L) + column + k) * N + first + b] = g;
+              const double score = double(logp[(column + k) * ld + b]) + g;
+              if (score > best) best = score, chosen = k;
+            }
+          } else {
+            const double u = rng.uniform01();
+            double acc = 0;
+            chosen = count - 1;
+            for (int k = 0; k < count; ++k) {
+              acc += std::exp(double(logp[(column + k) * ld + b]));
+              if (u < acc) {
+                chosen = k;
+                break;
+              }
+            }
+          }
+          sh.disc[j * n + b] = chosen;
+          batch.disc[(t * D + j) * N + first + b] = chosen;
+          batch.logp_disc(t, first + b) += double(logp[(column + chosen) * ld + b]);
+        }
+        for (int k = 0; k < count; ++k) {
+          S* hot = input + (O + column + k) * ld;
+          for (std::int64_t b = 0; b < n; ++b) hot[b] = sh.disc[j * n + b] == k ? S(1) : S(0);
+        }
+        column += count;
+      }
+    }
+    if (C > 0) {
+      S* acts = sh.cont_acts.data() + slot * ld * policy.cont_net().activation_width();
+      policy.cont_net().forward(ws.weights.cont, n, input, ld, acts, ld);
+      const S* out = Mlp::output(acts, ld, policy.cont_net());
+      for (int i = 0; i < C; ++i) {
+        const double sigma = draw_gaussian ? std::exp(log_std[i]) : 0.0;
+        for (std::int64_t b = 0; b < n; ++b) {
+          double raw = double(out[i * ld + b]);
+          if (draw_gaussian) {
+            Xoshiro rng(&sh.rng[b * 4]);
+            const double eps = standard_normal(rng);
+            raw += sigma * eps;
+            batch.noise[(t * C + i) * N + first + b] = eps;
+            const double z = (raw - double(out[i * ld + b])) / sigma;
+            batch.logp_cont(t, first + b) -= 0.5 * z * z + log_std[i] + kHalfLog2Pi;
+          }
+          batch.raw[(t * C + i) * N + first + b] = raw;
+          sh.cont_action[i * n + b] = squash(raw, space.lower[i], space.upper[i]);
+        }
+      }
+    }
+    if (spec.values) {
+      S* vin = sh.value_input.data();
+      std::copy(input, input + O * ld, vin);
+      std::fill(vin + O * ld, vin + (O + 1) * ld, static_cast<S>(double(t) / double(T)));
+      policy.value_net().forward(ws.weights.value, n, vin, ld, sh.value_acts.data(), ld);
+      const S* v = Mlp::output(sh.value_acts.data(), ld, policy.value_net());
+      for (std::int64_t b = 0; b < n; ++b) batch.value(t, first + b) = double(v[b]) * policy.value_scale;
+    }
+    laps.to(&TimeSplit::policy_forward);
+    env.step(sh.disc, sh.cont_action);
+    check_finite(env, model, first, t);
+    auto cost = env.cost();
+    for (std::int64_t b = 0; b < n; ++b) {
+      batch.cost(t, first + b) = cost[b];
+      batch.total[first + b] += weight * cost[b];
+    }
+    weight *= spec.discount;
+    laps.to(&TimeSplit::simulator);
+  }
+  double flops = 0;
+  if (D > 0) flops += policy.disc_net().product_flops(n);
+  if (C > 0) flops += policy.cont_net().product_flops(n);
+  if (spec.values) flops += policy.value_net().product_flops(n);
+  laps.split().policy_flops += flops * double(T);
+}
+
+// One step of the backward sweep on one shard: the simulator's adjoint, the heads' output
+// gradients, both nets' backward passes into the observation, and the packed deltas for the
+// weight gradients.
+template <class S>
+void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matrix& sf_weight, const Batch& batch,
+                    const Vector& mean, const Vector& inv_std, Workspace<S>& ws, Shard<S>& sh, std::int64_t t,
+                    Laps& laps) {
+  if (sh.size == 0) return;
+  const Policy& policy = *spec.policy;
+  const ActionSpace& space = policy.space();
+  const Model& model = *spec.model;
+  const int O = space.obs, D = space.disc(), C = space.cont(), L = space.logits();
+  const std::int64_t n = sh.size, N = batch.episodes, ld = sh.ld, first = sh.first;
+  const std::size_t state_size = model.num_state();
+  const int parity = static_cast<int>(t % 2);
+  const BatchEnv& env = *sh.env;
+  std::swap(sh.state_bar, sh.next_bar);
+  std::fill(sh.state_bar.begin(), sh.state_bar.end(), 0.0);
+  std::fill(sh.cont_bar.begin(), sh.cont_bar.end(), 0.0);
+  std::fill(sh.cost_bar.begin(), sh.cost_bar.end(), bw.cost_weight * std::pow(spec.discount, double(t)));
+  env.step_backward(t, sh.next_bar, sh.cost_bar, sh.state_bar, sh.cont_bar);
+  laps.to(&TimeSplit::simulator);
+
+  const S* input = sh.input.data() + t * ld * (O + L);
+  S* z_grad = sh.z_grad.data();
+  std::fill(sh.z_grad.begin(), sh.z_grad.end(), S(0));
+  if (C > 0) {
+    const Mlp& net = policy.cont_net();
+    const S* acts = sh.cont_acts.data() + t * ld * net.activation_width();
+    S* deltas = sh.cont_deltas.data();
+    S* raw_grad = Mlp::output(deltas, ld, net);
+    auto log_std = policy.log_std();
+    for (int i = 0; i < C; ++i) {
+      for (std::int64_t b = 0; b < n; ++b) {
+        const double raw = batch.raw[(t * C + i) * N + first + b];
+        const double g = sh.cont_bar[i * n + b] * squash_derivative(raw, space.lower[i], space.upper[i]);
+        raw_grad[i * ld + b] = static_cast<S>(g);
+        // raw = mean + exp(log_std) * eps: d raw/d mean = 1, d raw/d log_std = exp(log_std) * eps.
+        if (policy.gaussian())
+          ws.log_std_part[parity][i * N + first + b] = std::exp(log_std[i]) * g * batch.noise[(t * C + i) * N + first + b];
+      }
+      std::fill(raw_grad + i * ld + n, raw_grad + (i + 1) * ld, S(0));
+    }
+    net.backward(ws.weights.cont, n, acts, ld, deltas, sh.cont_input_grad.data(), ld);
+    for (std::int64_t k = 0; k < O * ld; ++k) z_grad[k] += sh.cont_input_grad[k];
+  }
+  if (D > 0) {
+    const Mlp& net = policy.disc_net();
+    const S* acts = sh.disc_acts.data() + t * ld * net.activation_width();
+    S* deltas = sh.disc_deltas.data();
+    S* logits_grad = Mlp::output(deltas, ld, net);
+    std::fill(logits_grad, logits_grad + L * ld, S(0));
+    S* logp = sh.logp.data();
+    log_softmax<S>(space, n, Mlp::output(acts, ld, net), ld, logp);
+    const S* one_hot_grad = sh.cont_input_grad.empty() ? nullptr : sh.cont_input_grad.data() + O * ld;
+    int column = 0;
+    for (int j = 0; j < D; ++j) {
+      const int count = space.choices[j];
+      for (std::int64_t b = 0; b < n; ++b) {
+        const std::int32_t chosen = batch.disc[(t * D + j) * N + first + b];
+        double p[64], lp[64], grad[64];
+        double* pp = count <= 64 ? p : new double[count * 3];
+        double* lpp = count <= 64 ? lp : pp + count;
+        double* gp = count <= 64 ? grad : pp + 2 * count;
+        double entropy = 0;
+        for (int k = 0; k < count; ++k) {
+          lpp[k] = double(logp[(column + k) * ld + b]);
+          pp[k] = std::exp(lpp[k]);
+          gp[k] = 0.0;
+          entropy -= pp[k] * lpp[k];
+        }
+        if (bw.score_function) {
+          // d/dlogits log softmax(logits)_d = onehot(d) - p.
+          const double w = sf_weight(t, first + b);
+          for (int k = 0; k < count; ++k) gp[k] -= w * pp[k];
+          gp[chosen] += w;
+        }
+        if (bw.entropy_coef != 0) {
+          // d/dlogit_k H = -p_k (log p_k + H), and the loss subtracts entropy_coef * H.
+          for (int k = 0; k < count; ++k) gp[k] += bw.entropy_coef * bw.cost_weight * pp[k] * (lpp[k] + entropy);
+        }
+        for (int k = 0; k < count; ++k) logits_grad[(column + k) * ld + b] = static_cast<S>(gp[k]);
+        if (pp != p) delete[] pp;
+      }
+      if (bw.straight_through) {
+        // The step is treated as multilinear in the one-hot choice y: dL/dy_k is the loss's
+        // linearization at step t evaluated with choice k (others as sampled).
+        std::vector<double> y_grad(static_cast<std::size_t>(n * count));
+        for (int jj = 0; jj < D; ++jj)
+          for (std::int64_t b = 0; b < n; ++b) sh.replay_disc[jj * n + b] = batch.disc[(t * D + jj) * N + first + b];
+        laps.to(&TimeSplit::policy_backward);
+        for (int k = 0; k < count; ++k) {
+          for (std::int64_t b = 0; b < n; ++b) sh.replay_disc[j * n + b] = k;
+          env.replay_step(t, sh.replay_disc, sh.replay_next, sh.replay_cost);
+          for (std::int64_t b = 0; b < n; ++b) {
+            double g = sh.cost_bar[b] * sh.replay_cost[b];
+            for (std::size_t i = 0; i < state_size; ++i) g += sh.next_bar[i * n + b] * sh.replay_next[i * n + b];
+            if (one_hot_grad) g += double(one_hot_grad[(column + k) * ld + b]);
+            y_grad[b * count + k] = g;
+          }
+        }
+        laps.to(&TimeSplit::simulator);
+        // y = softmax((logits + g) / tau): dy/dlogits = (diag(y) - y y^T) / tau.
+        std::vector<double> y(count);
+        for (std::int64_t b = 0; b < n; ++b) {
+          double top = -INFINITY, sum = 0, mean_grad = 0;
+          for (int k = 0; k < count; ++k) {
+            y[k] = (double(logp[(column + k) * ld + b]) + batch.noise[(t * L + column + k) * N + first + b]) / bw.temperature;
+            top = std::max(top, y[k]);
+          }
+          for (int k = 0; k < count; ++k) sum += (y[k] = std::exp(y[k] - top));
+          for (int k = 0; k < count; ++k) mean_grad += (y[k] /= sum) * y_grad[b * count + k];
+          for (int k = 0; k < count; ++k)
+            logits_grad[(column + k) * ld + b] +=
+                static_cast<S>(y[k] * (y_grad[b * count + k] - mean_grad) / bw.temperature);
+        }
+      }
+      column += count;
+    }
+    const bool into_states = bw.cross_term || bw.straight_through;
+    net.backward(ws.weights.disc, n, acts, ld, deltas, into_states ? sh.disc_input_grad.data() : nullptr, ld);
+    if (into_states)
+      for (std::int64_t k = 0; k < O * ld; ++k) z_grad[k] += sh.disc_input_grad[k];
+  }
+  // dL/dobs = dL/dz * inv_std where the normalized value was not clipped.
+  for (int j = 0; j < O; ++j) {
+    const double* o = batch.obs.data() + (t * O + j) * N + first;
+    for (std::int64_t b = 0; b < n; ++b) {
+      const bool inside = std::abs((o[b] - mean[j]) * inv_std[j]) < Normalizer::kClip;
+      sh.obs_grad[j * n + b] = inside ? double(z_grad[j * ld + b]) * inv_std[j] : 0.0;
+    }
+  }
+  laps.to(&TimeSplit::policy_backward);
+  env.observe_backward(t, sh.obs_grad, sh.state_bar);
+  laps.to(&TimeSplit::simulator);
+  if (C > 0) policy.cont_net().pack_deltas(n, sh.cont_deltas.data(), ld, sh.packed_cont[parity].data());
+  if (D > 0) policy.disc_net().pack_deltas(n, sh.disc_deltas.data(), ld, sh.packed_disc[parity].data());
+  laps.to(&TimeSplit::weight_gradient);
+  double flops = 0;
+  if (C > 0) flops += 2 * policy.cont_net().product_flops(n);
+  if (D > 0) flops += policy.disc_net().product_flops(n) + policy.disc_net().product_flops(n, bw.cross_term || bw.straight_through);
+  laps.split().policy_flops += flops;
+  (void)input;
+}
+
+// The runs of samples [g0, g1) across the shards, for one net at one step.
+template <class S>
+void gather_runs(const Workspace<S>& ws, const Policy& policy, int net, std::int64_t t, int parity, std::int64_t g0,
+                 std::int64_t g1, std::vector<MlpRows<S>>& runs) {
+  runs.clear();
+  const Mlp& mlp = net == 0 ? policy.disc_net() : policy.cont_net();
+  const int in_width = ws.obs + ws.logits;
+  const int width = mlp.template packed_width<S>();
+  for (const Shard<S>& sh : ws.shards) {
+    const std::int64_t begin = std::max(sh.first, g0), end = std::min(sh.first + sh.size, g1);
+    if (end <= begin) continue;
+    const std::int64_t r0 = begin - sh.first, ld = sh.ld;
+    const S* input = sh.input.data() + t * ld * in_width;
+    const S* acts = (net == 0 ? sh.disc_acts : sh.cont_acts).data() + t * ld * mlp.activation_width();
+    const S* packed = (net == 0 ? sh.packed_disc : sh.packed_cont)[parity].data();
+    runs.push_back({input + r0, ld, acts + r0, ld, packed + r0 * width, end - begin});
+  }
+}
+
+template <class S>
+void trajectory_gradient_impl(ThreadPool& pool, std::vector<WorkerTime>& time, Workspace<S>& ws,
+                              const RolloutSpec& spec, const Batch& batch, const BackwardSpec& bw,
+                              const Matrix& sf_weight, std::span<std::vector<double>> grads) {
+  const Policy& policy = *spec.policy;
+  const int groups = static_cast<int>(grads.size());
+  const std::int64_t N = batch.episodes, T = spec.horizon;
+  const int C = policy.space().cont();
+  ws.weights.load(policy);
+  for (int g = 0; g < groups; ++g) {
+    std::fill(ws.disc_grad[g].begin(), ws.disc_grad[g].end(), S(0));
+    std::fill(ws.cont_grad[g].begin(), ws.cont_grad[g].end(), S(0));
+    std::fill(ws.log_std_grad[g].begin(), ws.log_std_grad[g].end(), 0.0);
+  }
+  const Vector mean = policy.normalizer.mean, inv_std = policy.normalizer.inv_std();
+  std::fill(ws.errors.begin(), ws.errors.end(), nullptr);
+  pool.run([&](int w) {
+    Laps laps(time[w].split);
+    Shard<S>& sh = ws.shards[w];
+    std::fill(sh.state_bar.begin(), sh.state_bar.end(), 0.0);
+    std::fill(sh.next_bar.begin(), sh.next_bar.end(), 0.0);
+    for (std::int64_t t = T; t-- > 0;) {
+      if (!ws.errors[w]) {
+        try {
+          backward_share(spec, bw, sf_weight, batch, mean, inv_std, ws, sh, t, laps);
+        } catch (...) {
+          ws.errors[w] = std::current_exception();
+        }
+      }
+      pool.barrier();
+      laps.to(&TimeSplit::weight_gradient);
+      const int parity = static_cast<int>(t % 2);
+      for (int g = 0; g < groups; ++g) {
+        const std::int64_t g0 = N * g / groups, g1 = N * (g + 1) / groups;
+        for (const NetTask& task : ws.plan.per_worker[w]) {
+          auto& runs = ws.plan.rows_scratch[w];
+          gather_runs(ws, policy, task.net, t, parity, g0, g1, runs);
+          const Mlp& mlp = task.net == 0 ? policy.disc_net() : policy.cont_net();
+          S* grad = (task.net == 0 ? ws.disc_grad : ws.cont_grad)[g].data();
+          mlp.accumulate_gradient(task.task, std::span<const MlpRows<S>>(runs), ws.plan.run_scratch[w], ws.plan.ones.data(),
+                                  ws.plan.zeros.data(), grad);
+          laps.split().policy_flops += 2.0 * double(g1 - g0) * (task.task.o_end - task.task.o_begin) *
+                                       (task.task.k_end - task.task.k_begin);
+        }
+        if (w == 0 && policy.gaussian())
+          for (int i = 0; i < C; ++i)
+            for (std::int64_t b = g0; b < g1; ++b) ws.log_std_grad[g][i] += ws.log_std_part[parity][i * N + b];
+      }
+      laps.to(&TimeSplit::weight_gradient);
+    }
+  });
+  for (auto& e : ws.errors)
+    if (e) std::rethrow_exception(e);
+  const std::size_t disc_size = policy.disc_net().empty() ? 0 : policy.disc_net().parameter_count();
+  const std::size_t cont_size = policy.cont_net().empty() ? 0 : policy.cont_net().parameter_count();
+  for (int g = 0; g < groups; ++g) {
+    std::vector<double>& out = grads[g];
+    for (std::size_t k = 0; k < disc_size; ++k) out[k] += double(ws.disc_grad[g][k]);
+    for (std::size_t k = 0; k < cont_size; ++k) out[disc_size + k] += double(ws.cont_grad[g][k]);
+    for (int i = 0; i < static_cast<int>(policy.log_std().size()); ++i) out[disc_size + cont_size + i] += ws.log_std_grad[g][i];
+  }
+}
+
+// The score-function surrogate's buffers: one share of a minibatch's rows per worker.
+template <class S>
+struct SurrogateShard {
+  std::int64_t first = 0, size = 0, ld = 0;
+  Buffer<S> input, value_input, disc_acts, cont_acts, value_acts, disc_deltas, cont_deltas, value_deltas, logp;
+  Buffer<S> packed_disc, packed_cont, packed_value;
+};
+
+template <class S>
+struct SurrogateWorkspace {
+  std::vector<SurrogateShard<S>> shards;
+  Weights<S> weights;
+  GradientPlan<S> plan;
+  std::vector<const Mlp*> plan_nets;
+  std::int64_t plan_rows = 0;
+  Buffer<S> grad[3];
+  // Per row of the minibatch: d loss/d log pi, the stats' terms and d loss/d log_std per component.
+  std::vector<double> logp_grad, kl, clip, entropy, value_loss, log_std_part;
+  std::vector<std::exception_ptr> errors;
+};
+
+template <class S>
+SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, SurrogateWorkspace<S>& ws,
+                              const Policy& policy, const Samples& samples,
+                              std::span<const std::int64_t> rows, const SurrogateSpec& spec,
+                              std::span<double> policy_grad, std::span<double> value_grad) {
+  const ActionSpace& space = policy.space();
+  const int O = space.obs, D = space.disc(), C = space.cont(), L = space.logits();
+  const std::int64_t R = static_cast<std::int64_t>(rows.size()), N = samples.rows();
+  const int workers = pool.size();
+  SurrogateStats stats;
+  if (R == 0) return stats;
+  double mean_adv = 0, scale = 1;
+  if (spec.normalize_advantage) {
+    double sum = 0, sq = 0;
+    for (auto r : rows) sum += samples.advantage[r];
+    mean_adv = sum / double(R);
+    for (auto r : rows) sq += (samples.advantage[r] - mean_adv) * (samples.advantage[r] - mean_adv);
+    scale = 1.0 / (std::sqrt(sq / double(R)) + 1e-8);
+  }
+  const double inv_count = 1.0 / double(R);
+  const bool disc = spec.discrete && D > 0, gaussian = spec.continuous && policy.gaussian();
+  const Mlp* nets[3] = {disc ? &policy.disc_net() : nullptr, gaussian ? &policy.cont_net() : nullptr,
+                        spec.value ? &policy.value_net() : nullptr};
+  ws.weights.load(policy);
+  // Buffers grow to the largest minibatch and stay.
+  ws.shards.resize(workers);
+  std::int64_t max_ld = kLanes<S>;
+  for (int w = 0; w < workers; ++w) {
+    auto& sh = ws.shards[w];
+    auto [begin, end] = share<S>(R, workers, w);
+    sh.first = begin, sh.size = end - begin, sh.ld = padded_rows<S>(std::max<std::int64_t>(sh.size, 1));
+    max_ld = std::max(max_ld, sh.ld);
+    const std::size_t ld = static_cast<std::size_t>(sh.ld), nn = static_cast<std::size_t>(sh.size);
+    ensure(sh.input, ld * (O + L));
+    ensure(sh.value_input, ld * (O + 1));
+    ensure(sh.logp, ld * std::max(L, 1));
+    auto net_buffers = [&](const Mlp* net, Buffer<S>& acts, Buffer<S>& deltas, Buffer<S>& packed) {
+      if (!net) return;
+      ensure(acts, ld * net->activation_width());
+      ensure(deltas, ld * net->activation_width());
+      ensure(packed, nn * net->template packed_width<S>());
+    };
+    net_buffers(nets[0], sh.disc_acts, sh.disc_deltas, sh.packed_disc);
+    net_buffers(nets[1], sh.cont_acts, sh.cont_deltas, sh.packed_cont);
+    net_buffers(nets[2], sh.value_acts, sh.value_deltas, sh.packed_value);
+  }
+  std::vector<const Mlp*> wanted(nets, nets + 3);
+  if (wanted != ws.plan_nets || max_ld > ws.plan_rows || static_cast<int>(ws.plan.per_worker.size()) != workers) {
+    ws.plan.build(wanted, workers, max_ld);
+    ws.plan_nets = wanted;
+    ws.plan_rows = max_ld;
+  }
+  for (int i = 0; i < 3; ++i)
+    if (nets[i]) {
+      ensure(ws.grad[i], nets[i]->parameter_count());
+      std::fill(ws.grad[i].begin(), ws.grad[i].begin() + nets[i]->parameter_count(), S(0));
+    }
+  for (auto* v : {&ws.logp_grad, &ws.kl, &ws.clip, &ws.entropy, &ws.value_loss}) ensure(*v, static_cast<std::size_t>(R));
+  ensure(ws.log_std_part, static_cast<std::size_t>(R * std::max(C, 1)));
+  ws.errors.assign(workers, nullptr);
+  const Vector mean = policy.normalizer.mean, inv_std = policy.normalizer.inv_std();
+  auto log_std = policy.log_std();
+
+  auto forward_backward = [&](SurrogateShard<S>& sh) {
+    const std::int64_t n = sh.size, ld = sh.ld;
+    if (n == 0) return;
+    S* input = sh.input.data();
+    for (int j = 0; j < O; ++j)
+      for (std::int64_t r = 0; r < n; ++r) {
+        const std::int64_t src = rows[sh.first + r];
+        input[j * ld + r] = static_cast<S>(
+            std::clamp((samples.obs(src, j) - mean[j]) * inv_std[j], -Normalizer::kClip, Normalizer::kClip));
+      }
+    auto disc_of = [&](int j, std::int64_t r) { return samples.disc[j * N + rows[sh.first + r]]; };
+    std::vector<double> logp_row(static_cast<std::size_t>(n), 0.0);
+    if (disc) {
+      policy.disc_net().forward(ws.weights.disc, n, input, ld, sh.disc_acts.data(), ld);
+      log_softmax<S>(space, n, Mlp::output(sh.disc_acts.data(), ld, policy.disc_net()), ld, sh.logp.data());
+      int column = 0;
+      for (int j = 0; j < D; ++j) {
+        for (std::int64_t r = 0; r < n; ++r) logp_row[r] += double(sh.logp[(column + disc_of(j, r)) * ld + r]);
+        column += space.choices[j];
+      }
+    }
+    if (gaussian) {
+      int column = 0;
+      for (int j = 0; j < D; ++j) {
+        for (int k = 0; k < space.choices[j]; ++k)
+          for (std::int64_t r = 0; r < n; ++r) input[(O + column + k) * ld + r] = disc_of(j, r) == k ? S(1) : S(0);
+        column += space.choices[j];
+      }
+      policy.cont_net().forward(ws.weights.cont, n, input, ld, sh.cont_acts.data(), ld);
+      const S* out = Mlp::output(sh.cont_acts.data(), ld, policy.cont_net());
+      for (int i = 0; i < C; ++i) {
+        const double inv = std::exp(-log_std[i]);
+        for (std::int64_t r = 0; r < n; ++r) {
+          const double z = (samples.raw(rows[sh.first + r], i) - double(out[i * ld + r])) * inv;
+          logp_row[r] -= 0.5 * z * z + log_std[i] + kHalfLog2Pi;
+        }
+      }
+    }
+    // dL/dlogp per row: the clipped objective max(r A, clip(r) A) follows r A unless clipping binds.
+    for (std::int64_t r = 0; r < n; ++r) {
+      const std::int64_t src = rows[sh.first + r], at = sh.first + r;
+      const double old = (spec.discrete ? samples.logp_old_disc[src] : 0.0) +
+                         (spec.continuous && policy.gaussian() ? samples.logp_old_cont[src] : 0.0);
+      const double adv = (samples.advantage[src] - mean_adv) * scale;
+      const double ratio = std::exp(logp_row[r] - old);
+      const double clipped = std::clamp(ratio, 1.0 - spec.clip, 1.0 + spec.clip);
+      const bool binds = clipped * adv > ratio * adv;
+      ws.logp_grad[at] = binds ? 0.0 : ratio * adv * inv_count;
+      ws.clip[at] = binds ? inv_count : 0.0;
+      ws.kl[at] = (old - logp_row[r]) * inv_count;
+      ws.entropy[at] = 0;
+    }
+    if (disc) {
+      S* logits_grad = Mlp::output(sh.disc_deltas.data(), ld, policy.disc_net());
+      std::fill(logits_grad, logits_grad + L * ld, S(0));
+      int column = 0;
+      for (int j = 0; j < D; ++j) {
+        const int count = space.choices[j];
+        for (std::int64_t r = 0; r < n; ++r) {
+          const std::int64_t at = sh.first + r;
+          double h = 0;
+          for (int k = 0; k < count; ++k) {
+            const double lp = double(sh.logp[(column + k) * ld + r]);
+            h -= std::exp(lp) * lp;
+          }
+          ws.entropy[at] += h * inv_count;
+          for (int k = 0; k < count; ++k) {
+            const double lp = double(sh.logp[(column + k) * ld + r]), p = std::exp(lp);
+            double g = -p * ws.logp_grad[at] + (k == disc_of(j, r) ? ws.logp_grad[at] : 0.0);
+            if (spec.entropy_coef != 0) g += spec.entropy_coef * inv_count * p * (lp + h);
+            logits_grad[(column + k) * ld + r] = static_cast<S>(g);
+          }
+        }
+        column += count;
+      }
+      policy.disc_net().backward(ws.weights.disc, n, sh.disc_acts.data(), ld, sh.disc_deltas.data(), static_cast<S*>(nullptr), 0);
+      policy.disc_net().pack_deltas(n, sh.disc_deltas.data(), ld, sh.packed_disc.data());
+    }
+    if (gaussian) {
+      const S* out = Mlp::output(sh.cont_acts.data(), ld, policy.cont_net());
+      S* mean_grad = Mlp::output(sh.cont_deltas.data(), ld, policy.cont_net());
+      for (int i = 0; i < C; ++i) {
+        const double inv_var = std::exp(-2 * log_std[i]);
+        for (std::int64_t r = 0; r < n; ++r) {
+          const std::int64_t at = sh.first + r;
+          const double diff = samples.raw(rows[at], i) - double(out[i * ld + r]);
+          // d log N / d mean = (raw - mean) / sigma^2; d log N / d log_std = (raw - mean)^2 / sigma^2 - 1.
+          mean_grad[i * ld + r] = static_cast<S>(diff * inv_var * ws.logp_grad[at]);
+          ws.log_std_part[i * R + at] = (diff * diff * inv_var - 1.0) * ws.logp_grad[at];
+        }
+        std::fill(mean_grad + i * ld + n, mean_grad + (i + 1) * ld, S(0));
+      }
+      policy.cont_net().backward(ws.weights.cont, n, sh.cont_acts.data(), ld, sh.cont_deltas.data(), static_cast<S*>(nullptr), 0);
+      policy.cont_net().pack_deltas(n, sh.cont_deltas.data(), ld, sh.packed_cont.data());
+    }
+    if (spec.value) {
+      S* vin = sh.value_input.data();
+      std::copy(input, input + O * ld, vin);
+      for (std::int64_t r = 0; r < n; ++r) vin[O * ld + r] = static_cast<S>(samples.time_fraction[rows[sh.first + r]]);
+      policy.value_net().forward(ws.weights.value, n, vin, ld, sh.value_acts.data(), ld);
+      const S* v = Mlp::output(sh.value_acts.data(), ld, policy.value_net());
+      S* v_grad = Mlp::output(sh.value_deltas.data(), ld, policy.value_net());
+      for (std::int64_t r = 0; r < n; ++r) {
+        const std::int64_t at = sh.first + r;
+        const double error = double(v[r]) - samples.target[rows[at]] / policy.value_scale;
+        ws.value_loss[at] = error * error * inv_count;
+        v_grad[r] = static_cast<S>(2.0 * spec.value_coef * inv_count * error);
+      }
+      std::fill(v_grad + n, v_grad + ld, S(0));
+      policy.value_net().backward(ws.weights.value, n, sh.value_acts.data(), ld, sh.value_deltas.data(), static_cast<S*>(nullptr), 0);
+      policy.value_net().pack_deltas(n, sh.value_deltas.data(), ld, sh.packed_value.data());
+    }
+  };
+
+  pool.run([&](int w) {
+    Laps laps(time[w].split);
+    try {
+      forward_backward(ws.shards[w]);
+      double flops = 0;
+      for (const Mlp* net : nets)
+        if (net) flops += net->product_flops(ws.shards[w].size) + net->product_flops(ws.shards[w].size, false);
+      laps.split().policy_flops += flops;
+    } catch (...) {
+      ws.errors[w] = std::current_exception();
+    }
+    laps.to(&TimeSplit::policy_backward);
+    pool.barrier();
+    for (const NetTask& task : ws.plan.per_worker[w]) {
+      auto& runs = ws.plan.rows_scratch[w];
+      runs.clear();
+      for (const auto& sh : ws.shards) {
+        if (sh.size == 0) continue;
+        const S* input = task.net == 2 ? sh.value_input.data() : sh.input.data();
+        const S* acts = (task.net == 0 ? sh.disc_acts : task.net == 1 ? sh.cont_acts : sh.value_acts).data();
+        const S* packed = (task.net == 0 ? sh.packed_disc : task.net == 1 ? sh.packed_cont : sh.packed_value).data();
+        runs.push_back({input, sh.ld, acts, sh.ld, packed, sh.size});
+      }
+      nets[task.net]->accumulate_gradient(task.task, std::span<const MlpRows<S>>(runs), ws.plan.run_scratch[w],
+                                          ws.plan.ones.data(), ws.plan.zeros.data(), ws.grad[task.net].data());
+      laps.split().policy_flops +=
+          2.0 * double(R) * (task.task.o_end - task.task.o_begin) * (task.task.k_end - task.task.k_begin);
+    }
+    laps.to(&TimeSplit::weight_gradient);
+  });
+  for (auto& e : ws.errors)
+    if (e) std::rethrow_exception(e);
+  for (std::int64_t r = 0; r < R; ++r) {
+    stats.approx_kl += ws.kl[r];
+    stats.clip_fraction += ws.clip[r];
+    stats.entropy += ws.entropy[r];
+    if (spec.value) stats.value_loss += ws.value_loss[r];
+  }
+  const std::size_t disc_size = policy.disc_net().empty() ? 0 : policy.disc_net().parameter_count();
+  if (nets[0])
+    for (std::size_t k = 0; k < disc_size; ++k) policy_grad[k] += double(ws.grad[0][k]);
+  if (nets[1]) {
+    const std::size_t cont_size = policy.cont_net().parameter_count();
+    for (std::size_t k = 0; k < cont_size; ++k) policy_grad[disc_size + k] += double(ws.grad[1][k]);
+    auto log_std_grad = policy.log_std_grad(policy_grad);
+    for (int i = 0; i < C; ++i) {
+      double sum = 0;
+      for (std::int64_t r = 0; r < R; ++r) sum += ws.log_std_part[i * R + r];
+      log_std_grad[i] += sum - spec.entropy_coef;
+    }
+  }
+  if (nets[2])
+    for (std::size_t k = 0; k < policy.value_net().parameter_count(); ++k) value_grad[k] += double(ws.grad[2][k]);
+  return stats;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  Precision precision;
+  ThreadPool pool;
+  std::vector<WorkerTime> time;
+  std::unique_ptr<Workspace<float>> f32[2];
+  std::unique_ptr<Workspace<double>> f64[2];
+  SurrogateWorkspace<float> surrogate_f32;
+  SurrogateWorkspace<double> surrogate_f64;
+
+  Impl(Precision p, int threads) : precision(p), pool(threads), time(pool.size()) {}
+
+  template <class S>
+  Workspace<S>& workspace(const RolloutSpec& spec, std::int64_t episodes) {
+    auto& slot = [&]() -> std::unique_ptr<Workspace<S>>& {
+      if constexpr (std::is_same_v<S, float>) return f32[spec.record ? 0 : 1];
+      else return f64[spec.record ? 0 : 1];
+    }();
+    if (!slot || !slot->fits(spec, episodes)) {
+      slot.reset();
+      slot = std::make_unique<Workspace<S>>(spec, episodes, pool.size());
+    }
+    return *slot;
+  }
+
+  template <class S>
+  void rollout(const RolloutSpec& spec, std::int64_t episodes, Batch& batch) {
+    const Policy& policy = *spec.policy;
+    const ActionSpace& space = policy.space();
+    const std::int64_t T = spec.horizon, N = episodes;
+    const std::size_t O = space.obs, D = space.disc(), C = space.cont(), L = space.logits();
+    Workspace<S>& ws = workspace<S>(spec, episodes);
+    ws.weights.load(policy);
+    batch.episodes = N;
+    batch.horizon = T;
+    auto size = [&](std::size_t k) { return static_cast<std::size_t>(T) * k * static_cast<std::size_t>(N); };
+    batch.obs.resize(size(O));
+    batch.disc.resize(size(D));
+    batch.raw.resize(size(C));
+    batch.noise.resize(size(std::max(C, L)));
+    batch.state.resize(spec.record ? size(spec.model->num_state()) : 0);
+    batch.cost.resize(T, N);
+    batch.logp_disc.setZero(T, N);
+    batch.logp_cont.setZero(T, N);
+    batch.value.setZero(T, N);
+    batch.total.resize(N);
+    const Vector mean = policy.normalizer.mean, inv_std = policy.normalizer.inv_std();
+    pool.run([&](int w) { rollout_share(spec, ws, ws.shards[w], mean, inv_std, batch, Laps(time[w].split)); });
+  }
+};
+
+Engine::Engine(Precision precision, int threads) : impl_(std::make_unique<Impl>(precision, threads)) {}
+Engine::~Engine() = default;
+Precision Engine::precision() const { return impl_->precision; }
+int Engine::threads() const { return impl_->pool.size(); }
+
+TimeSplit Engine::time_split() const {
+  TimeSplit sum;
+  for (const auto& w : impl_->time) {
+    sum.simulator += w.split.simulator;
+    sum.policy_forward += w.split.policy_forward;
+    sum.policy_backward += w.split.policy_backward;
+    sum.weight_gradient += w.split.weight_gradient;
+    sum.policy_flops += w.split.policy_flops;
+  }
+  return sum;
+}
+
+void Engine::reset_time_split() {
+  for (auto& w : impl_->time) w.split = TimeSplit{};
+}
+
+void Engine::rollout(const RolloutSpec& spec, std::int64_t episodes, Batch& batch) {
+  if (impl_->precision == Precision::F32) impl_->rollout<float>(spec, episodes, batch);
+  else impl_->rollout<double>(spec, episodes, batch);
+}
+
+Vector Engine::rollout_totals(RolloutSpec spec, std::int64_t episodes) {
+  spec.record = false;
+  Batch batch;
+  rollout(spec, episodes, batch);
+  return batch.total;
+}
+
+void Engine::trajectory_gradient(const RolloutSpec& spec, const Batch& batch, const BackwardSpec& backward,
+                                 const Matrix& sf_weight, std::span<std::vector<double>> grads) {
+  if (grads.empty() || grads.size() > 2) throw std::invalid_argument("trajectory_gradient takes one or two groups");
+  if (!spec.record) throw std::logic_error("trajectory_gradient needs a recorded rollout");
+  if (impl_->precision == Precision::F32)
+    trajectory_gradient_impl(impl_->pool, impl_->time, impl_->workspace<float>(spec, batch.episodes), spec, batch,
+                             backward, sf_weight, grads);
+  else
+    trajectory_gradient_impl(impl_->pool, impl_->time, impl_->workspace<double>(spec, batch.episodes), spec, batch,
+                             backward, sf_weight, grads);
+}
+
+SurrogateStats Engine::surrogate_gradient(const Policy& policy, const Samples& samples,
+                                          std::span<const std::int64_t> rows, const SurrogateSpec& spec,
+                                          std::span<double> policy_grad, std::span<double> value_grad) {
+  if (impl_->precision == Precision::F32)
+    return surrogate_impl(impl_->pool, impl_->time, impl_->surrogate_f32, policy, samples, rows, spec, policy_grad,
+                          value_grad);
+  return surrogate_impl(impl_->pool, impl_->time, impl_->surrogate_f64, policy, samples, rows, spec, policy_grad,
+                        value_grad);
+}
+
+namespace {
+template <class S>
+void act_impl(const Policy& p, std::span<const double> obs, std::span<const std::int32_t> disc,
+              std::span<double> log_probs, std::span<double> cont) {
+  const ActionSpace& space = p.space();
+  const int O = space.obs, L = space.logits();
+  const std::int64_t ld = kLanes<S>;
+  Weights<S> weights;
+  weights.load(p);
+  Buffer<S> input(ld * (O + L), S(0));
+  const Vector inv_std = p.normalizer.inv_std();
+  for (int j = 0; j < O; ++j)
+    input[j * ld] = static_cast<S>(
+        std::clamp((obs[j] - p.normalizer.mean[j]) * inv_std[j], -Normalizer::kClip, Normalizer::kClip));
+  if (p.has_disc()) {
+    Buffer<S> acts(ld * p.disc_net().activation_width()), logp(ld * L);
+    p.disc_net().forward(weights.disc, 1, input.data(), ld, acts.data(), ld);
+    log_softmax<S>(space, 1, Mlp::output(acts.data(), ld, p.disc_net()), ld, logp.data());
+    for (int k = 0; k < L; ++k) log_probs[k] = double(logp[k * ld]);
+    int column = 0;
+    for (int j = 0; j < space.disc(); ++j) {
+      input[(O + column + disc[j]) * ld] = S(1);
+      column += space.choices[j];
+    }
+  }
+  if (p.has_cont()) {
+    Buffer<S> acts(ld * p.cont_net().activation_width());
+    p.cont_net().forward(weights.cont, 1, input.data(), ld, acts.data(), ld);
+    const S* out = Mlp::output(acts.data(), ld, p.cont_net());
+    for (int i = 0; i < space.cont(); ++i) cont[i] = squash(double(out[i * ld]), space.lower[i], space.upper[i]);
+  }
+}
+}  // namespace
+
+void Engine::act(const Policy& policy, std::span<const double> obs, std::span<const std::int32_t> disc,
+                 std::span<double> log_probs, std::span<double> cont) {
+  if (impl_->precision == Precision::F32) act_impl<float>(policy, obs, disc, log_probs, cont);
+  else act_impl<double>(policy, obs, disc, log_probs, cont);
+}
+
+Samples flatten(const Batch& batch, int obs_size, int disc_size, int cont_size) {
+  Samples s;
+  const std::int64_t N = batch.episodes, T = batch.horizon, total = N * T;
+  s.obs.resize(total, obs_size);
+  s.raw.resize(total, cont_size);
+  s.disc.assign(static_cast<std::size_t>(disc_size * total), 0);
+  s.logp_old_disc.resize(total);
+  s.logp_old_cont.resize(total);
+  s.advantage = Vector::Zero(total);
+  s.target = Vector::Zero(total);
+  s.time_fraction.resize(total);
+  for (std::int64_t t = 0; t < T; ++t) {
+    const std::int64_t row = t * N;
+    for (int j = 0; j < obs_size; ++j)
+      s.obs.col(j).segment(row, N) = Eigen::Map<const Vector>(batch.obs.data() + (t * obs_size + j) * N, N);
+    for (int i = 0; i < cont_size; ++i)
+      s.raw.col(i).segment(row, N) = Eigen::Map<const Vector>(batch.raw.data() + (t * cont_size + i) * N, N);
+    for (int j = 0; j < disc_size; ++j)
+      std::copy_n(batch.disc.data() + (t * disc_size + j) * N, N, s.disc.data() + j * total + row);
+    s.logp_old_disc.segment(row, N) = batch.logp_disc.row(t).transpose();
+    s.logp_old_cont.segment(row, N) = batch.logp_cont.row(t).transpose();
+    s.time_fraction.segment(row, N).setConstant(double(t) / double(T));
+  }
+  return s;
+}
+
+}  // namespace hpo::runtime
