@@ -53,44 +53,47 @@ void gemm_tile(int k, const S* a, std::int64_t lda, const S* b, std::int64_t ldb
   }
 }
 
-template <class S, int P>
-void gradient_tile(std::span<const RowRun<S>> runs, int in, int out, std::int64_t ld_delta, int o0, int o_end, int k0,
-                   int k_end, const S* ones, const S* zeros, S* g) {
+// Accumulators of kGradientTile outputs x kGradientTile inputs, each a vector of partial sums over
+// samples (lane l takes the samples l, l + lanes, ...), summed across lanes at the end.
+constexpr int kGradientTile = simd::kRegisters >= 32 ? 5 : 3;
+
+template <class S>
+S sum_lanes(simd::Vec<S> v) {
+  S total = 0;
+  for (int lane = 0; lane < simd::kLanes<S>; ++lane) total += v[lane];
+  return total;
+}
+
+template <class S>
+void gradient_tile(std::span<const RowRun<S>> runs, int in, int out, int o0, int o_end, int k0, int k_end,
+                   const S* ones, const S* zeros, S* g) {
   using V = simd::Vec<S>;
-  constexpr int L = simd::kLanes<S>, Q = kGemmColumns;
+  constexpr int L = simd::kLanes<S>, P = kGradientTile, Q = kGradientTile;
   V acc[P][Q];
   for (auto& row : acc)
     for (auto& v : row) v = V{};
   for (const RowRun<S>& run : runs) {
+    const S* delta[P];
     const S* column[Q];
+    for (int p = 0; p < P; ++p) delta[p] = o0 + p < o_end ? run.delta + (o0 + p) * run.ld_delta : zeros;
     for (int q = 0; q < Q; ++q) {
       const int k = k0 + q;
-      column[q] = k < in ? run.x + k * run.ldx : (k == in ? ones : zeros);
+      column[q] = k < in && k < k_end ? run.x + k * run.ldx : (k == in ? ones : zeros);
     }
-    const S* d = run.delta + o0;
-    for (std::int64_t r = 0; r < run.rows; ++r, d += ld_delta) {
-      V dv[P];
+    for (std::int64_t r = 0; r < run.rows; r += L) {
+      V d[P];
 #pragma GCC unroll 8
-      for (int p = 0; p < P; ++p) dv[p] = simd::load<S>(d + p * L);
+      for (int p = 0; p < P; ++p) d[p] = simd::load<S>(delta[p] + r);
 #pragma GCC unroll 8
       for (int q = 0; q < Q; ++q) {
-        const V xv = simd::broadcast<S>(column[q][r]);
+        const V x = simd::load<S>(column[q] + r);
 #pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) acc[p][q] += dv[p] * xv;
+        for (int p = 0; p < P; ++p) acc[p][q] += d[p] * x;
       }
     }
   }
-  for (int q = 0; q < Q && k0 + q < k_end; ++q) {
-    S* gk = g + static_cast<std::int64_t>(k0 + q) * out;
-    for (int p = 0; p < P; ++p) {
-      const int o = o0 + p * L;
-      if (o + L <= o_end) {
-        simd::store<S>(gk + o, simd::load<S>(gk + o) + acc[p][q]);
-      } else {
-        for (int lane = 0; o + lane < o_end; ++lane) gk[o + lane] += acc[p][q][lane];
-      }
-    }
-  }
+  for (int q = 0; q < Q && k0 + q < k_end; ++q)
+    for (int p = 0; p < P && o0 + p < o_end; ++p) g[static_cast<std::int64_t>(k0 + q) * out + o0 + p] += sum_lanes<S>(acc[p][q]);
 }
 
 }  // namespace
@@ -120,43 +123,17 @@ void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, co
 }
 
 template <class S>
-void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, std::int64_t ld_delta, int o_begin, int o_end,
-                     int k_begin, int k_end, const S* ones, const S* zeros, S* g) {
-  constexpr int L = simd::kLanes<S>;
-  for (int o0 = o_begin; o0 < o_end; o0 += 4 * L) {
-    const int vectors = std::min(4, (o_end - o0 + L - 1) / L);
-    const int o_stop = std::min(o_end, o0 + 4 * L);
-    for (int k0 = k_begin; k0 < k_end; k0 += kGemmColumns) {
-      switch (vectors) {
-        case 1: gradient_tile<S, 1>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
-        case 2: gradient_tile<S, 2>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
-        case 3: gradient_tile<S, 3>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
-        default: gradient_tile<S, 4>(runs, in, out, ld_delta, o0, o_stop, k0, k_end, ones, zeros, g); break;
-      }
-    }
-  }
-}
-
-template <class S>
-void pack_rows(std::int64_t rows, int cols, const S* panel, std::int64_t ld, S* out, std::int64_t ld_out) {
-  constexpr std::int64_t kBlock = 16;
-  for (std::int64_t r0 = 0; r0 < rows; r0 += kBlock) {
-    const std::int64_t r1 = std::min(rows, r0 + kBlock);
-    for (int j = 0; j < cols; ++j) {
-      const S* src = panel + j * ld;
-      for (std::int64_t r = r0; r < r1; ++r) out[r * ld_out + j] = src[r];
-    }
-    for (std::int64_t r = r0; r < r1; ++r)
-      std::fill(out + r * ld_out + cols, out + r * ld_out + padded_rows<S>(cols), S(0));
-  }
+void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_begin, int o_end, int k_begin, int k_end,
+                     const S* ones, const S* zeros, S* g) {
+  for (int o0 = o_begin; o0 < o_end; o0 += kGradientTile)
+    for (int k0 = k_begin; k0 < k_end; k0 += kGradientTile)
+      gradient_tile<S>(runs, in, out, o0, o_end, k0, k_end, ones, zeros, g);
 }
 
 #define HPO_DENSE_INSTANTIATE(S)                                                                                      \
   template void lane_gemm<S>(std::int64_t, int, int, const S*, std::int64_t, const S*, std::int64_t, const S*, S*,  \
                              std::int64_t, Epilogue, const S*, std::int64_t);                                          \
-  template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, std::int64_t, int, int, int, int, const S*, \
-                                   const S*, S*);                                                                      \
-  template void pack_rows<S>(std::int64_t, int, const S*, std::int64_t, S*, std::int64_t);
+  template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, int, int, int, int, const S*, const S*, S*);
 HPO_DENSE_INSTANTIATE(float)
 HPO_DENSE_INSTANTIATE(double)
 #undef HPO_DENSE_INSTANTIATE

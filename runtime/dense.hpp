@@ -39,32 +39,28 @@ void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, co
                const S* bias, S* c, std::int64_t ldc, Epilogue epilogue, const S* act = nullptr,
                std::int64_t ld_act = 0);
 
-// A run of samples for a weight gradient: their output gradients row-major ([rows x ld_delta],
-// from pack_rows) and the layer's input, column-major with leading dimension ldx.
+// A run of samples for a weight gradient: the layer's output gradients and its input, both
+// column-major. Runs must start at multiples of the lane count in the order of all samples, and
+// rows past `rows` up to the next multiple must hold zero output gradients: then a sample always
+// lands in the same lane of the same partial sum, however the samples are cut into runs.
 template <class S>
 struct RowRun {
   const S* delta;
+  std::int64_t ld_delta;
   const S* x;
   std::int64_t ldx;
   std::int64_t rows;
 };
 
-// G[o, k] += sum over the runs' samples, in order, of delta[r, o] x[r, k], for o in [o_begin, o_end)
-// and k in [k_begin, k_end); k = in is the bias (x = 1). G is column-major [out x (in + 1)]: a
-// layer's weights followed by its bias. ld_delta is a multiple of the lane count, zero past out.
-// ones holds at least max rows ones, zeros as many zeros (the bias and unused columns of a tile).
+// G[o, k] += sum over the runs' samples of delta[r, o] x[r, k], for o in [o_begin, o_end) and
+// k in [k_begin, k_end); k = in is the bias (x = 1). G is column-major [out x (in + 1)]: a layer's
+// weights followed by its bias. ones and zeros hold at least as many entries as a run's padded rows.
 template <class S>
-void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, std::int64_t ld_delta, int o_begin, int o_end,
-                     int k_begin, int k_end, const S* ones, const S* zeros, S* g);
+void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_begin, int o_end, int k_begin, int k_end,
+                     const S* ones, const S* zeros, S* g);
 
-// Row-major copy of columns [0, cols) of a column-major panel's rows [0, rows), row r at
-// out + r * ld_out, each padded with zeros to a multiple of the lane count.
-template <class S>
-void pack_rows(std::int64_t rows, int cols, const S* panel, std::int64_t ld, S* out, std::int64_t ld_out);
-
-// Weight-gradient tiles: outputs in blocks of this many lanes, inputs in blocks of this many columns.
-template <class S>
-inline constexpr int kGradientOutputs = 4 * simd::kLanes<S>;
-inline constexpr int kGradientInputs = 24;
+// Weight-gradient tasks cut the outputs and inputs into blocks of this many.
+inline constexpr int kGradientOutputs = 20;
+inline constexpr int kGradientInputs = 30;
 
 }  // namespace hpo::runtime

@@ -107,8 +107,8 @@ struct Shard {
   std::vector<double> cont_action;
   std::vector<std::int32_t> disc;
   // The backward sweep's.
-  Buffer<S> disc_deltas, cont_deltas, cont_input_grad, disc_input_grad, z_grad;
-  Buffer<S> packed_disc[2], packed_cont[2];
+  Buffer<S> disc_deltas[2], cont_deltas[2];  // per step parity: read by the weight gradient a step later
+  Buffer<S> cont_input_grad, disc_input_grad, z_grad;
   std::vector<double> state_bar, next_bar, cont_bar, cost_bar, obs_grad, replay_next, replay_cost;
   std::vector<std::int32_t> replay_disc;
 };
@@ -134,7 +134,7 @@ struct GradientPlan {
       if (nets[i] && !nets[i]->empty())
         for (const auto& t : nets[i]->template gradient_tasks<S>()) all.push_back({i, t});
     auto cost = [](const NetTask& t) {
-      return std::int64_t(padded_rows<S>(t.task.o_end - t.task.o_begin)) * padded_columns(t.task.k_end - t.task.k_begin);
+      return std::int64_t(t.task.o_end - t.task.o_begin) * (t.task.k_end - t.task.k_begin);
     };
     std::stable_sort(all.begin(), all.end(), [&](const NetTask& a, const NetTask& b) { return cost(a) > cost(b); });
     per_worker.assign(workers, {});
@@ -213,14 +213,12 @@ struct Workspace {
       if (!record) continue;
       const std::size_t nn = static_cast<std::size_t>(sh.size);
       if (policy.has_disc()) {
-        sh.disc_deltas.assign(ld * policy.disc_net().activation_width(), S(0));
+        for (auto& d : sh.disc_deltas) d.assign(ld * policy.disc_net().activation_width(), S(0));
         sh.disc_input_grad.assign(ld * O, S(0));
-        for (auto& p : sh.packed_disc) p.assign(nn * policy.disc_net().template packed_width<S>(), S(0));
       }
       if (policy.has_cont()) {
-        sh.cont_deltas.assign(ld * policy.cont_net().activation_width(), S(0));
+        for (auto& d : sh.cont_deltas) d.assign(ld * policy.cont_net().activation_width(), S(0));
         sh.cont_input_grad.assign(ld * (O + L), S(0));
-        for (auto& p : sh.packed_cont) p.assign(nn * policy.cont_net().template packed_width<S>(), S(0));
       }
       sh.z_grad.assign(ld * O, S(0));
       sh.state_bar.assign(S_ * nn, 0.0);
@@ -418,7 +416,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   if (C > 0) {
     const Mlp& net = policy.cont_net();
     const S* acts = sh.cont_acts.data() + t * ld * net.activation_width();
-    S* deltas = sh.cont_deltas.data();
+    S* deltas = sh.cont_deltas[parity].data();
     S* raw_grad = Mlp::output(deltas, ld, net);
     auto log_std = policy.log_std();
     for (int i = 0; i < C; ++i) {
@@ -438,7 +436,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   if (D > 0) {
     const Mlp& net = policy.disc_net();
     const S* acts = sh.disc_acts.data() + t * ld * net.activation_width();
-    S* deltas = sh.disc_deltas.data();
+    S* deltas = sh.disc_deltas[parity].data();
     S* logits_grad = Mlp::output(deltas, ld, net);
     std::fill(logits_grad, logits_grad + L * ld, S(0));
     S* logp = sh.logp.data();
@@ -524,9 +522,6 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   laps.to(&TimeSplit::policy_backward);
   env.observe_backward(t, sh.obs_grad, sh.state_bar);
   laps.to(&TimeSplit::simulator);
-  if (C > 0) policy.cont_net().pack_deltas(n, sh.cont_deltas.data(), ld, sh.packed_cont[parity].data());
-  if (D > 0) policy.disc_net().pack_deltas(n, sh.disc_deltas.data(), ld, sh.packed_disc[parity].data());
-  laps.to(&TimeSplit::weight_gradient);
   double flops = 0;
   if (C > 0) flops += 2 * policy.cont_net().product_flops(n);
   if (D > 0) flops += policy.disc_net().product_flops(n) + policy.disc_net().product_flops(n, bw.cross_term || bw.straight_through);
@@ -541,15 +536,14 @@ void gather_runs(const Workspace<S>& ws, const Policy& policy, int net, std::int
   runs.clear();
   const Mlp& mlp = net == 0 ? policy.disc_net() : policy.cont_net();
   const int in_width = ws.obs + ws.logits;
-  const int width = mlp.template packed_width<S>();
   for (const Shard<S>& sh : ws.shards) {
     const std::int64_t begin = std::max(sh.first, g0), end = std::min(sh.first + sh.size, g1);
     if (end <= begin) continue;
     const std::int64_t r0 = begin - sh.first, ld = sh.ld;
     const S* input = sh.input.data() + t * ld * in_width;
     const S* acts = (net == 0 ? sh.disc_acts : sh.cont_acts).data() + t * ld * mlp.activation_width();
-    const S* packed = (net == 0 ? sh.packed_disc : sh.packed_cont)[parity].data();
-    runs.push_back({input + r0, ld, acts + r0, ld, packed + r0 * width, end - begin});
+    const S* deltas = (net == 0 ? sh.disc_deltas : sh.cont_deltas)[parity].data();
+    runs.push_back({input + r0, ld, acts + r0, deltas + r0, ld, end - begin});
   }
 }
 
@@ -586,7 +580,7 @@ void trajectory_gradient_impl(ThreadPool& pool, std::vector<WorkerTime>& time, W
       laps.to(&TimeSplit::weight_gradient);
       const int parity = static_cast<int>(t % 2);
       for (int g = 0; g < groups; ++g) {
-        const std::int64_t g0 = N * g / groups, g1 = N * (g + 1) / groups;
+        const auto [g0, g1] = share<S>(N, groups, g);  // cut at lanes, as RowRun asks
         for (const NetTask& task : ws.plan.per_worker[w]) {
           auto& runs = ws.plan.rows_scratch[w];
           gather_runs(ws, policy, task.net, t, parity, g0, g1, runs);
@@ -621,7 +615,6 @@ template <class S>
 struct SurrogateShard {
   std::int64_t first = 0, size = 0, ld = 0;
   Buffer<S> input, value_input, disc_acts, cont_acts, value_acts, disc_deltas, cont_deltas, value_deltas, logp;
-  Buffer<S> packed_disc, packed_cont, packed_value;
 };
 
 template <class S>
@@ -669,19 +662,18 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     auto [begin, end] = share<S>(R, workers, w);
     sh.first = begin, sh.size = end - begin, sh.ld = padded_rows<S>(std::max<std::int64_t>(sh.size, 1));
     max_ld = std::max(max_ld, sh.ld);
-    const std::size_t ld = static_cast<std::size_t>(sh.ld), nn = static_cast<std::size_t>(sh.size);
+    const std::size_t ld = static_cast<std::size_t>(sh.ld);
     ensure(sh.input, ld * (O + L));
     ensure(sh.value_input, ld * (O + 1));
     ensure(sh.logp, ld * std::max(L, 1));
-    auto net_buffers = [&](const Mlp* net, Buffer<S>& acts, Buffer<S>& deltas, Buffer<S>& packed) {
+    auto net_buffers = [&](const Mlp* net, Buffer<S>& acts, Buffer<S>& deltas) {
       if (!net) return;
       ensure(acts, ld * net->activation_width());
       ensure(deltas, ld * net->activation_width());
-      ensure(packed, nn * net->template packed_width<S>());
     };
-    net_buffers(nets[0], sh.disc_acts, sh.disc_deltas, sh.packed_disc);
-    net_buffers(nets[1], sh.cont_acts, sh.cont_deltas, sh.packed_cont);
-    net_buffers(nets[2], sh.value_acts, sh.value_deltas, sh.packed_value);
+    net_buffers(nets[0], sh.disc_acts, sh.disc_deltas);
+    net_buffers(nets[1], sh.cont_acts, sh.cont_deltas);
+    net_buffers(nets[2], sh.value_acts, sh.value_deltas);
   }
   std::vector<const Mlp*> wanted(nets, nets + 3);
   if (wanted != ws.plan_nets || max_ld > ws.plan_rows || static_cast<int>(ws.plan.per_worker.size()) != workers) {
@@ -776,7 +768,6 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
         column += count;
       }
       policy.disc_net().backward(ws.weights.disc, n, sh.disc_acts.data(), ld, sh.disc_deltas.data(), static_cast<S*>(nullptr), 0);
-      policy.disc_net().pack_deltas(n, sh.disc_deltas.data(), ld, sh.packed_disc.data());
     }
     if (gaussian) {
       const S* out = Mlp::output(sh.cont_acts.data(), ld, policy.cont_net());
@@ -793,7 +784,6 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
         std::fill(mean_grad + i * ld + n, mean_grad + (i + 1) * ld, S(0));
       }
       policy.cont_net().backward(ws.weights.cont, n, sh.cont_acts.data(), ld, sh.cont_deltas.data(), static_cast<S*>(nullptr), 0);
-      policy.cont_net().pack_deltas(n, sh.cont_deltas.data(), ld, sh.packed_cont.data());
     }
     if (spec.value) {
       S* vin = sh.value_input.data();
@@ -810,7 +800,6 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
       }
       std::fill(v_grad + n, v_grad + ld, S(0));
       policy.value_net().backward(ws.weights.value, n, sh.value_acts.data(), ld, sh.value_deltas.data(), static_cast<S*>(nullptr), 0);
-      policy.value_net().pack_deltas(n, sh.value_deltas.data(), ld, sh.packed_value.data());
     }
   };
 
@@ -834,8 +823,8 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
         if (sh.size == 0) continue;
         const S* input = task.net == 2 ? sh.value_input.data() : sh.input.data();
         const S* acts = (task.net == 0 ? sh.disc_acts : task.net == 1 ? sh.cont_acts : sh.value_acts).data();
-        const S* packed = (task.net == 0 ? sh.packed_disc : task.net == 1 ? sh.packed_cont : sh.packed_value).data();
-        runs.push_back({input, sh.ld, acts, sh.ld, packed, sh.size});
+        const S* deltas = (task.net == 0 ? sh.disc_deltas : task.net == 1 ? sh.cont_deltas : sh.value_deltas).data();
+        runs.push_back({input, sh.ld, acts, deltas, sh.ld, sh.size});
       }
       nets[task.net]->accumulate_gradient(task.task, std::span<const MlpRows<S>>(runs), ws.plan.run_scratch[w],
                                           ws.plan.ones.data(), ws.plan.zeros.data(), ws.grad[task.net].data());

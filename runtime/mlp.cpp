@@ -104,33 +104,13 @@ void Mlp::backward(const MlpWeights<S>& w, std::int64_t rows, const S* activatio
 }
 
 template <class S>
-int Mlp::packed_offset(int layer) const {
-  int offset = 0;
-  for (int l = 0; l < layer; ++l) offset += static_cast<int>(padded_rows<S>(sizes_[l + 1]));
-  return offset;
-}
-
-template <class S>
-int Mlp::packed_width() const {
-  return packed_offset<S>(layers());
-}
-
-template <class S>
-void Mlp::pack_deltas(std::int64_t rows, const S* deltas, std::int64_t ld, S* packed) const {
-  const int width = packed_width<S>();
-  for (int l = 0; l < layers(); ++l)
-    pack_rows<S>(rows, sizes_[l + 1], deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld, ld,
-                 packed + packed_offset<S>(l), width);
-}
-
-template <class S>
 std::vector<Mlp::GradientTask> Mlp::gradient_tasks() const {
   std::vector<GradientTask> tasks;
   for (int l = 0; l < layers(); ++l) {
     const int out = sizes_[l + 1], columns = sizes_[l] + 1;  // the inputs and the bias
-    for (int o = 0; o < out; o += kGradientOutputs<S>)
+    for (int o = 0; o < out; o += kGradientOutputs)
       for (int k = 0; k < columns; k += kGradientInputs)
-        tasks.push_back({l, o, std::min(out, o + kGradientOutputs<S>), k, std::min(columns, k + kGradientInputs)});
+        tasks.push_back({l, o, std::min(out, o + kGradientOutputs), k, std::min(columns, k + kGradientInputs)});
   }
   return tasks;
 }
@@ -142,10 +122,11 @@ void Mlp::accumulate_gradient(const GradientTask& task, std::span<const MlpRows<
   scratch.clear();  // keeps its capacity: no allocation once it has held as many runs
   for (const MlpRows<S>& run : runs) {
     const S* x = l == 0 ? run.input : run.activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * run.ld;
-    scratch.push_back({run.packed + packed_offset<S>(l), x, l == 0 ? run.ld_input : run.ld, run.rows});
+    scratch.push_back({run.deltas + static_cast<std::int64_t>(activation_offsets_[l]) * run.ld, run.ld, x,
+                       l == 0 ? run.ld_input : run.ld, run.rows});
   }
-  weight_gradient<S>(scratch, sizes_[l], sizes_[l + 1], packed_width<S>(), task.o_begin, task.o_end, task.k_begin,
-                     task.k_end, ones, zeros, grad + offsets_[l]);
+  weight_gradient<S>(scratch, sizes_[l], sizes_[l + 1], task.o_begin, task.o_end, task.k_begin, task.k_end, ones,
+                     zeros, grad + offsets_[l]);
 }
 
 #define HPO_MLP_INSTANTIATE(S)                                                                                    \
@@ -153,8 +134,6 @@ void Mlp::accumulate_gradient(const GradientTask& task, std::span<const MlpRows<
   template void Mlp::forward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, std::int64_t) const; \
   template void Mlp::backward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, S*, std::int64_t)   \
       const;                                                                                                      \
-  template int Mlp::packed_width<S>() const;                                                                      \
-  template void Mlp::pack_deltas<S>(std::int64_t, const S*, std::int64_t, S*) const;                              \
   template std::vector<Mlp::GradientTask> Mlp::gradient_tasks<S>() const;                                         \
   template void Mlp::accumulate_gradient<S>(const GradientTask&, std::span<const MlpRows<S>>,                     \
                                             std::vector<RowRun<S>>&, const S*, const S*, S*) const;

@@ -27,15 +27,15 @@ class MlpWeights {
   std::vector<std::size_t> forward_, backward_, bias_;
 };
 
-// Where one run of samples keeps what a weight gradient reads: the input panel, the forward pass's
-// activation block and the row-major output gradients of pack_deltas.
+// Where one run of samples keeps what a weight gradient reads: the input panel, and the forward
+// pass's activation block and the backward pass's deltas (same layout, same leading dimension).
 template <class S>
 struct MlpRows {
   const S* input;
   std::int64_t ld_input;
   const S* activations;
+  const S* deltas;
   std::int64_t ld;
-  const S* packed;
   std::int64_t rows;
 };
 
@@ -84,12 +84,6 @@ class Mlp {
   template <class S>
   void backward(const MlpWeights<S>& w, std::int64_t rows, const S* activations, std::int64_t ld, S* deltas,
                 S* input_grad, std::int64_t ld_input_grad) const;
-  // Row-major copy of every layer's deltas for the weight gradient: packed_width<S>() per row.
-  template <class S>
-  int packed_width() const;
-  template <class S>
-  void pack_deltas(std::int64_t rows, const S* deltas, std::int64_t ld, S* packed) const;
-
   // The weight gradient is cut into tasks that own disjoint parameters, so threads can share it
   // without changing any sum.
   struct GradientTask {
@@ -97,15 +91,12 @@ class Mlp {
   };
   template <class S>
   std::vector<GradientTask> gradient_tasks() const;
-  // grad (the net's gradient in S) += the task's part of sum over runs of delta^T [x, 1], samples in order.
+  // grad (the net's gradient in S) += the task's part of sum over runs of delta^T [x, 1] (see RowRun).
   template <class S>
   void accumulate_gradient(const GradientTask& task, std::span<const MlpRows<S>> runs, std::vector<RowRun<S>>& scratch,
                            const S* ones, const S* zeros, S* grad) const;
 
  private:
-  template <class S>
-  int packed_offset(int layer) const;
-
   std::vector<int> sizes_;
   std::vector<std::size_t> offsets_;   // per layer, where its weights start (bias follows)
   std::vector<int> activation_offsets_;  // per layer, then the total width
