@@ -66,9 +66,11 @@ std::pair<std::int64_t, std::int64_t> share(std::int64_t n, int workers, int w) 
   return {cut(w), cut(w + 1)};
 }
 
-// Per component, log-softmax over its logit columns, for rows [0, rows) (padded).
+// Per component, log-softmax over its logit columns, for rows [0, rows) (padded); with prob, the
+// probabilities too.
 template <class S>
-void log_softmax(const ActionSpace& space, std::int64_t rows, const S* logits, std::int64_t ld, S* out) {
+void log_softmax(const ActionSpace& space, std::int64_t rows, const S* logits, std::int64_t ld, S* out,
+                 S* prob = nullptr) {
   using V = simd::Vec<S>;
   for (std::int64_t r = 0; r < rows; r += kLanes<S>) {
     int column = 0;
@@ -78,8 +80,11 @@ void log_softmax(const ActionSpace& space, std::int64_t rows, const S* logits, s
       V sum{};
       for (int k = 0; k < count; ++k) sum += simd::exp<S>(simd::load<S>(logits + (column + k) * ld + r) - top);
       const V log_sum = simd::log<S>(sum);
-      for (int k = 0; k < count; ++k)
-        simd::store<S>(out + (column + k) * ld + r, (simd::load<S>(logits + (column + k) * ld + r) - top) - log_sum);
+      for (int k = 0; k < count; ++k) {
+        const simd::Vec<S> lp = (simd::load<S>(logits + (column + k) * ld + r) - top) - log_sum;
+        simd::store<S>(out + (column + k) * ld + r, lp);
+        if (prob) simd::store<S>(prob + (column + k) * ld + r, simd::exp<S>(lp));
+      }
       column += count;
     }
   }
@@ -205,7 +210,7 @@ struct Workspace {
       sh.input.assign(steps * ld * (O + L), S(0));
       if (policy.has_disc()) sh.disc_acts.assign(steps * ld * policy.disc_net().activation_width(), S(0));
       if (policy.has_cont()) sh.cont_acts.assign(steps * ld * policy.cont_net().activation_width(), S(0));
-      sh.logp.assign(ld * std::max(L, 1), S(0));
+      sh.logp.assign(2 * ld * std::max(L, 1), S(0));  // log-probabilities, then probabilities
       sh.value_input.assign(ld * (O + 1), S(0));
       sh.value_acts.assign(ld * policy.value_net().activation_width(), S(0));
       sh.cont_action.assign(static_cast<std::size_t>(C * sh.size), 0.0);
@@ -220,7 +225,7 @@ struct Workspace {
         for (auto& d : sh.cont_deltas) d.assign(ld * policy.cont_net().activation_width(), S(0));
         sh.cont_input_grad.assign(ld * (O + L), S(0));
       }
-      sh.z_grad.assign(ld * O, S(0));
+      sh.z_grad.assign(ld * (O + 1), S(0));  // then one column of score-function weights
       sh.state_bar.assign(S_ * nn, 0.0);
       sh.next_bar.assign(S_ * nn, 0.0);
       sh.cont_bar.assign(C * nn, 0.0);
@@ -299,7 +304,8 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
       S* acts = sh.disc_acts.data() + slot * ld * policy.disc_net().activation_width();
       policy.disc_net().forward(ws.weights.disc, n, input, ld, acts, ld);
       S* logp = sh.logp.data();
-      log_softmax<S>(space, n, Mlp::output(acts, ld, policy.disc_net()), ld, logp);
+      const S* prob = logp + L * ld;
+      log_softmax<S>(space, n, Mlp::output(acts, ld, policy.disc_net()), ld, logp, logp + L * ld);
       int column = 0;
       for (int j = 0; j < D; ++j) {
         const int count = space.choices[j];
@@ -322,7 +328,7 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
             double acc = 0;
             chosen = count - 1;
             for (int k = 0; k < count; ++k) {
-              acc += std::exp(double(logp[(column + k) * ld + b]));
+              acc += double(prob[(column + k) * ld + b]);
               if (u < acc) {
                 chosen = k;
                 break;
@@ -440,37 +446,33 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
     S* logits_grad = Mlp::output(deltas, ld, net);
     std::fill(logits_grad, logits_grad + L * ld, S(0));
     S* logp = sh.logp.data();
-    log_softmax<S>(space, n, Mlp::output(acts, ld, net), ld, logp);
+    S* prob = logp + L * ld;
+    log_softmax<S>(space, n, Mlp::output(acts, ld, net), ld, logp, prob);
     const S* one_hot_grad = sh.cont_input_grad.empty() ? nullptr : sh.cont_input_grad.data() + O * ld;
+    // The score-function weights of this step, contiguous and zero past the shard's episodes.
+    S* weight = sh.z_grad.data() + O * ld;
+    for (std::int64_t b = 0; b < n; ++b) weight[b] = bw.score_function ? static_cast<S>(sf_weight(t, first + b)) : S(0);
+    std::fill(weight + n, weight + ld, S(0));
+    const S entropy_weight = static_cast<S>(bw.entropy_coef * bw.cost_weight);
+    using V = simd::Vec<S>;
     int column = 0;
     for (int j = 0; j < D; ++j) {
       const int count = space.choices[j];
-      for (std::int64_t b = 0; b < n; ++b) {
-        const std::int32_t chosen = batch.disc[(t * D + j) * N + first + b];
-        double p[64], lp[64], grad[64];
-        double* pp = count <= 64 ? p : new double[count * 3];
-        double* lpp = count <= 64 ? lp : pp + count;
-        double* gp = count <= 64 ? grad : pp + 2 * count;
-        double entropy = 0;
+      for (std::int64_t r = 0; r < ld; r += kLanes<S>) {
+        const V w = simd::load<S>(weight + r);
+        V entropy{};
+        for (int k = 0; k < count; ++k)
+          entropy -= simd::load<S>(prob + (column + k) * ld + r) * simd::load<S>(logp + (column + k) * ld + r);
         for (int k = 0; k < count; ++k) {
-          lpp[k] = double(logp[(column + k) * ld + b]);
-          pp[k] = std::exp(lpp[k]);
-          gp[k] = 0.0;
-          entropy -= pp[k] * lpp[k];
-        }
-        if (bw.score_function) {
-          // d/dlogits log softmax(logits)_d = onehot(d) - p.
-          const double w = sf_weight(t, first + b);
-          for (int k = 0; k < count; ++k) gp[k] -= w * pp[k];
-          gp[chosen] += w;
-        }
-        if (bw.entropy_coef != 0) {
+          const V p = simd::load<S>(prob + (column + k) * ld + r), lp = simd::load<S>(logp + (column + k) * ld + r);
+          // d/dlogits log softmax(logits)_d = onehot(d) - p, the one-hot kept in the input panel;
           // d/dlogit_k H = -p_k (log p_k + H), and the loss subtracts entropy_coef * H.
-          for (int k = 0; k < count; ++k) gp[k] += bw.entropy_coef * bw.cost_weight * pp[k] * (lpp[k] + entropy);
+          const V hot = simd::load<S>(input + (O + column + k) * ld + r);
+          simd::store<S>(logits_grad + (column + k) * ld + r, (hot - p) * w + entropy_weight * p * (lp + entropy));
         }
-        for (int k = 0; k < count; ++k) logits_grad[(column + k) * ld + b] = static_cast<S>(gp[k]);
-        if (pp != p) delete[] pp;
       }
+      for (int k = 0; k < count; ++k)
+        std::fill(logits_grad + (column + k) * ld + n, logits_grad + (column + k + 1) * ld, S(0));
       if (bw.straight_through) {
         // The step is treated as multilinear in the one-hot choice y: dL/dy_k is the loss's
         // linearization at step t evaluated with choice k (others as sampled).
@@ -526,7 +528,6 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   if (C > 0) flops += 2 * policy.cont_net().product_flops(n);
   if (D > 0) flops += policy.disc_net().product_flops(n) + policy.disc_net().product_flops(n, bw.cross_term || bw.straight_through);
   laps.split().policy_flops += flops;
-  (void)input;
 }
 
 // The runs of samples [g0, g1) across the shards, for one net at one step.
