@@ -21,8 +21,11 @@ void BatchEnv::draw_noise(std::vector<double>& out) {
   out.resize(draws.size() * n);
   for (std::size_t b = 0; b < n; ++b) {
     runtime::Xoshiro rng(&rng_[b * 4]);
-    for (std::size_t i = 0; i < draws.size(); ++i)
-      out[i * n + b] = runtime::draw(draws[i].dist, noise_args_.data() + draws[i].first_arg, draws[i].arg_count, rng);
+    for (std::size_t i = 0; i < draws.size(); ++i) {
+      const double* args = noise_args_.data() + draws[i].first_arg;
+      out[i * n + b] = draws[i].dist == Distribution::Poisson ? runtime::draw_poisson(poisson_cdf_[i], args[0], rng)
+                                                              : runtime::draw(draws[i].dist, args, draws[i].arg_count, rng);
+    }
   }
 }
 
@@ -30,6 +33,10 @@ void BatchEnv::reset(std::uint64_t seed) {
   const Model::Impl& m = *model_->impl_;
   // Params may have changed since the last reset: the distributions follow them.
   noise_args_ = ir::interpret(m.program->noise_args, {m.params, {}, {}, {}, {}});
+  const auto& draws = m.program->noise_draws;
+  poisson_cdf_.resize(draws.size());
+  for (std::size_t i = 0; i < draws.size(); ++i)
+    if (draws[i].dist == Distribution::Poisson) poisson_cdf_[i] = runtime::poisson_table(noise_args_[draws[i].first_arg]);
   for (std::size_t b = 0; b < static_cast<std::size_t>(batch_); ++b) runtime::Xoshiro::seed(&rng_[b * 4], seed, first_stream_ + b);
   const auto n = static_cast<std::size_t>(batch_);
   std::vector<double> noise0;

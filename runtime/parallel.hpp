@@ -3,7 +3,7 @@
 #pragma once
 
 #include <atomic>
-#include <barrier>
+#include <cstdint>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -41,20 +41,35 @@ inline void parallel_for(std::size_t count, int threads, const std::function<voi
     if (e) std::rethrow_exception(e);
 }
 
+// Waits until `done()` holds: spins first (a thread that another one wakes through the kernel loses
+// tens of microseconds, and training synchronizes every step), then yields its core.
+template <class Done>
+void spin_until(Done done) {
+  for (int spins = 0; !done(); ++spins) {
+    if (spins < (1 << 14)) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
 // Threads started once and kept: run(job) calls job(w) on every worker w in [0, size()) (the
 // caller is worker 0) and returns when all are done, rethrowing the lowest worker's exception.
-// Jobs may synchronize with barrier(); a worker that throws keeps arriving at it, so the others
-// never wait forever.
+// A job may synchronize its workers with barrier(); it must then reach it equally often on every
+// worker, errors included (catch inside the job), or the others wait forever.
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) : size_(std::max(threads, 1)), barrier_(size_), errors_(size_) {
+  explicit ThreadPool(int threads) : size_(std::max(threads, 1)), errors_(size_) {
     for (int w = 1; w < size_; ++w) workers_.emplace_back([this, w] { loop(w); });
   }
   ~ThreadPool() {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -65,16 +80,15 @@ class ThreadPool {
   int size() const { return size_; }
 
   void run(const std::function<void(int)>& job) {
+    job_ = &job;
+    pending_.store(size_ - 1, std::memory_order_relaxed);
     {
-      std::lock_guard lock(mutex_);
-      job_ = &job;
-      pending_ = size_ - 1;
-      ++generation_;
+      std::lock_guard lock(mutex_);  // a worker about to sleep sees the new generation or the notify
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     execute(0);
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; });
     job_ = nullptr;
     for (auto& e : errors_)
       if (e) {
@@ -84,8 +98,16 @@ class ThreadPool {
       }
   }
 
-  // Waits for every worker of the current job; every worker must call it equally often.
-  void barrier() { barrier_.arrive_and_wait(); }
+  // Waits for every worker of the current job (a sense-reversing barrier).
+  void barrier() {
+    const std::uint64_t round = round_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      round_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    spin_until([&] { return round_.load(std::memory_order_acquire) != round; });
+  }
 
  private:
   void execute(int w) {
@@ -98,27 +120,31 @@ class ThreadPool {
   void loop(int w) {
     std::uint64_t seen = 0;
     for (;;) {
+      // Jobs come in quick succession while training: look for the next one a while before sleeping.
+      for (int spins = 0; spins < (1 << 14) && generation_.load(std::memory_order_acquire) == seen; ++spins) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        seen = generation_.load(std::memory_order_acquire);
         if (stop_) return;
       }
       execute(w);
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
   int size_;
-  std::barrier<> barrier_;
   std::vector<std::exception_ptr> errors_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
-  std::condition_variable wake_, done_;
+  std::condition_variable wake_;
   const std::function<void(int)>* job_ = nullptr;
-  int pending_ = 0;
-  std::uint64_t generation_ = 0;
+  std::atomic<int> pending_{0}, arrived_{0};
+  std::atomic<std::uint64_t> generation_{0}, round_{0};
   bool stop_ = false;
 };
 

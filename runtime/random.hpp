@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include "ast/distribution.hpp"
 
@@ -50,13 +51,44 @@ class Xoshiro {
   std::uint64_t* s_;
 };
 
+// Poisson draws by inverting a tabulated distribution function: one uniform and a binary search
+// per draw, where std::poisson_distribution recomputes its constants and draws several numbers.
+// The table reaches past the mean by 13 standard deviations and 40 more (the mass beyond is
+// below 1e-30, far under the uniform's resolution). Means of 0 or above kPoissonTableLargest get
+// no table: their draws are 0 or the library's.
+inline constexpr double kPoissonTableLargest = 1e4;
+
+inline std::vector<double> poisson_table(double mean) {
+  std::vector<double> cdf;
+  if (!(mean > 0) || mean > kPoissonTableLargest) return cdf;
+  const double last = std::ceil(mean + 13.0 * std::sqrt(mean) + 40.0), log_mean = std::log(mean);
+  double total = 0;
+  for (double k = 0; k <= last; ++k) {
+    total += std::exp(k * log_mean - mean - std::lgamma(k + 1.0));
+    cdf.push_back(total);
+  }
+  return cdf;
+}
+
+inline double draw_poisson(const std::vector<double>& cdf, double mean, Xoshiro& rng) {
+  if (!(mean > 0)) return 0.0;
+  if (cdf.empty()) return static_cast<double>(std::poisson_distribution<std::int64_t>(mean)(rng));
+  const double u = rng.uniform01();
+  std::size_t low = 0, high = cdf.size() - 1;  // the first k with u < cdf[k], the last if none
+  while (low < high) {
+    const std::size_t mid = (low + high) / 2;
+    if (u < cdf[mid]) high = mid;
+    else low = mid + 1;
+  }
+  return static_cast<double>(low);
+}
+
 // One draw; args as laid out by the noise_args kernel (categorical: unnormalized probabilities).
 inline double draw(Distribution dist, const double* args, std::size_t count, Xoshiro& rng) {
   switch (dist) {
     case Distribution::Normal: return args[0] + args[1] * std::normal_distribution<double>(0.0, 1.0)(rng);
     case Distribution::Uniform: return args[0] + (args[1] - args[0]) * rng.uniform01();
-    case Distribution::Poisson:
-      return args[0] > 0 ? static_cast<double>(std::poisson_distribution<std::int64_t>(args[0])(rng)) : 0.0;
+    case Distribution::Poisson: return draw_poisson(poisson_table(args[0]), args[0], rng);  // BatchEnv keeps the table
     case Distribution::Bernoulli: return rng.uniform01() < args[0] ? 1.0 : 0.0;
     case Distribution::Categorical: {
       double total = 0;

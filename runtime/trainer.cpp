@@ -103,6 +103,7 @@ struct Trainer::Impl {
   runtime::Policy policy;
   runtime::Adam adam, value_adam;
   std::unique_ptr<runtime::Engine> engine;  // its workspaces change; the policy does not
+  std::unique_ptr<Batch> batch = std::make_unique<Batch>();
   std::int64_t iteration = 0, samples = 0;
   bool value_scale_set = false;
   bool cost_scale_set = false;
@@ -145,14 +146,14 @@ struct Trainer::Impl {
     return spec;
   }
 
-  Batch roll(const runtime::RolloutSpec& spec, std::int64_t episodes) const {
-    Batch batch;
+  // The last rollout; its arrays are reused, so that iterations allocate nothing.
+  const Batch& roll(const runtime::RolloutSpec& spec, std::int64_t episodes) const {
     try {
-      engine->rollout(spec, episodes, batch);
+      engine->rollout(spec, episodes, *batch);
     } catch (const runtime::NonFiniteError& e) {
       throw TrainingError(e.what());
     }
-    return batch;
+    return *batch;
   }
 
   void merge_observations(const Batch& batch) {
@@ -346,7 +347,7 @@ IterationStats Trainer::Impl::iterate() {
   double entropy_coef = entropy_start + (options.entropy_final - entropy_start) * progress;
   auto spec = training_spec(training_seed(options.seed, iteration), mix(options.seed ^ 0x504F4C, iteration));
   warm_up();
-  const Batch batch = roll(spec, options.batch);
+  const Batch& batch = roll(spec, options.batch);
   IterationStats stats;
   stats.iteration = iteration + 1;  // counted from 1, as checkpoints and metrics rows count them
   stats.lr = lr;
@@ -554,7 +555,7 @@ std::vector<double> Trainer::gradient(std::uint64_t seed, std::int64_t episodes)
   if (m.options.algo == Algo::PPO) throw std::invalid_argument("ppo has no single gradient estimate; use reinforce");
   if (episodes < 2) throw std::invalid_argument("a gradient estimate needs at least two episodes");
   auto spec = m.training_spec(seed, mix(seed, 0x47524144));
-  const Batch batch = m.roll(spec, episodes);
+  const Batch& batch = m.roll(spec, episodes);
   const Matrix g = m.costs_to_go(batch);
   const double per_episode = 1.0 / double(episodes);
   if (m.pathwise()) return m.pathwise_gradient(spec, batch, m.score_weights(batch, g, per_episode), per_episode, 0.0);
