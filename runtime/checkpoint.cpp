@@ -335,8 +335,12 @@ void Checkpoint::simulate(const Model& model, std::uint64_t seed, std::int64_t e
         csv << b << ',' << t;
         for (std::size_t i = 0; i < S; ++i) csv << ',' << batch.state[at(t, i, S, b)];
         for (std::size_t i = 0; i < D; ++i) csv << ',' << batch.disc[at(t, i, D, b)];
-        for (std::size_t i = 0; i < C; ++i)
-          csv << ',' << runtime::squash(batch.raw[at(t, i, C, b)], space.lower[i], space.upper[i]);
+        for (std::size_t i = 0; i < C; ++i) {
+          double action = 0;
+          runtime::squash(std::span<const double>(&batch.raw[at(t, i, C, b)], 1), space.lower[i], space.upper[i],
+                          std::span<double>(&action, 1));
+          csv << ',' << action;
+        }
         csv << ',' << batch.cost(t, b) << '\n';
       }
   }

@@ -114,7 +114,7 @@ struct Shard {
   // The backward sweep's.
   Buffer<S> disc_deltas[2], cont_deltas[2];  // per step parity: read by the weight gradient a step later
   Buffer<S> cont_input_grad, disc_input_grad, z_grad;
-  std::vector<double> state_bar, next_bar, cont_bar, cost_bar, obs_grad, replay_next, replay_cost;
+  std::vector<double> state_bar, next_bar, cont_bar, cost_bar, obs_grad, derivative, replay_next, replay_cost;
   std::vector<std::int32_t> replay_disc;
 };
 
@@ -231,6 +231,7 @@ struct Workspace {
       sh.cont_bar.assign(C * nn, 0.0);
       sh.cost_bar.assign(nn, 0.0);
       sh.obs_grad.assign(O * nn, 0.0);
+      sh.derivative.assign(nn, 0.0);
       sh.replay_next.assign(S_ * nn, 0.0);
       sh.replay_cost.assign(nn, 0.0);
       sh.replay_disc.assign(D * nn, 0);
@@ -363,8 +364,9 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
             batch.logp_cont(t, first + b) -= 0.5 * z * z + log_std[i] + kHalfLog2Pi;
           }
           batch.raw[(t * C + i) * N + first + b] = raw;
-          sh.cont_action[i * n + b] = squash(raw, space.lower[i], space.upper[i]);
         }
+        squash(std::span<const double>(batch.raw.data() + (t * C + i) * N + first, n), space.lower[i], space.upper[i],
+               std::span<double>(sh.cont_action.data() + i * n, n));
       }
     }
     if (spec.values) {
@@ -426,9 +428,10 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
     S* raw_grad = Mlp::output(deltas, ld, net);
     auto log_std = policy.log_std();
     for (int i = 0; i < C; ++i) {
+      squash_derivative(std::span<const double>(batch.raw.data() + (t * C + i) * N + first, n), space.lower[i],
+                        space.upper[i], sh.derivative);
       for (std::int64_t b = 0; b < n; ++b) {
-        const double raw = batch.raw[(t * C + i) * N + first + b];
-        const double g = sh.cont_bar[i * n + b] * squash_derivative(raw, space.lower[i], space.upper[i]);
+        const double g = sh.cont_bar[i * n + b] * sh.derivative[b];
         raw_grad[i * ld + b] = static_cast<S>(g);
         // raw = mean + exp(log_std) * eps: d raw/d mean = 1, d raw/d log_std = exp(log_std) * eps.
         if (policy.gaussian())
@@ -996,7 +999,10 @@ void act_impl(const Policy& p, std::span<const double> obs, std::span<const std:
     Buffer<S> acts(ld * p.cont_net().activation_width());
     p.cont_net().forward(weights.cont, 1, input.data(), ld, acts.data(), ld);
     const S* out = Mlp::output(acts.data(), ld, p.cont_net());
-    for (int i = 0; i < space.cont(); ++i) cont[i] = squash(double(out[i * ld]), space.lower[i], space.upper[i]);
+    for (int i = 0; i < space.cont(); ++i) {
+      const double raw = double(out[i * ld]);
+      squash(std::span<const double>(&raw, 1), space.lower[i], space.upper[i], cont.subspan(i, 1));
+    }
   }
 }
 }  // namespace

@@ -1,7 +1,10 @@
 // policy.cpp: the policy's networks, the observation normalizer and the action squashing.
 #include "runtime/policy.hpp"
 
+#include <algorithm>
 #include <cmath>
+
+#include "runtime/simd.hpp"
 
 namespace hpo::runtime {
 
@@ -79,26 +82,51 @@ std::vector<Policy::Group> Policy::groups() const {
   return g;
 }
 
-static double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
-static double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); }
+namespace {
 
-double squash(double raw, double lower, double upper) {
-  const bool has_lower = std::isfinite(lower), has_upper = std::isfinite(upper);
-  if (has_lower && has_upper) return lower + (upper - lower) * sigmoid(raw);
-  if (has_lower) return lower + softplus(raw);
-  if (has_upper) return upper - softplus(-raw);
-  return raw;
+using V = simd::Vec<double>;
+constexpr int kLanes = simd::kLanes<double>;
+
+V sigmoid(V x) { return 1.0 / (1.0 + simd::exp<double>(-x)); }
+// log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), exact in both tails.
+V softplus(V x) {
+  const V negative_abs = x < 0 ? x : -x;
+  V tail = simd::exp<double>(negative_abs);
+  for (int i = 0; i < kLanes; ++i) tail[i] = std::log1p(tail[i]);
+  return simd::max<double>(x, V{}) + tail;
 }
 
-double squash_derivative(double raw, double lower, double upper) {
+// Applies f to raw in whole vectors, the tail through a zero-padded one.
+template <class F>
+void by_vectors(std::span<const double> raw, std::span<double> out, F f) {
+  std::size_t i = 0;
+  for (; i + kLanes <= raw.size(); i += kLanes) simd::store<double>(out.data() + i, f(simd::load<double>(raw.data() + i)));
+  if (i == raw.size()) return;
+  double tail[kLanes] = {};
+  std::copy(raw.begin() + static_cast<std::ptrdiff_t>(i), raw.end(), tail);
+  simd::store<double>(tail, f(simd::load<double>(tail)));
+  std::copy(tail, tail + (raw.size() - i), out.begin() + static_cast<std::ptrdiff_t>(i));
+}
+
+}  // namespace
+
+void squash(std::span<const double> raw, double lower, double upper, std::span<double> out) {
   const bool has_lower = std::isfinite(lower), has_upper = std::isfinite(upper);
-  if (has_lower && has_upper) {
-    double s = sigmoid(raw);
-    return (upper - lower) * s * (1 - s);
-  }
-  if (has_lower) return sigmoid(raw);
-  if (has_upper) return sigmoid(-raw);
-  return 1.0;
+  if (has_lower && has_upper) by_vectors(raw, out, [&](V r) { return lower + (upper - lower) * sigmoid(r); });
+  else if (has_lower) by_vectors(raw, out, [&](V r) { return lower + softplus(r); });
+  else if (has_upper) by_vectors(raw, out, [&](V r) { return upper - softplus(-r); });
+  else std::copy(raw.begin(), raw.end(), out.begin());
+}
+
+void squash_derivative(std::span<const double> raw, double lower, double upper, std::span<double> out) {
+  const bool has_lower = std::isfinite(lower), has_upper = std::isfinite(upper);
+  if (has_lower && has_upper) by_vectors(raw, out, [&](V r) {
+      const V s = sigmoid(r);
+      return (upper - lower) * s * (1.0 - s);
+    });
+  else if (has_lower) by_vectors(raw, out, [](V r) { return sigmoid(r); });
+  else if (has_upper) by_vectors(raw, out, [](V r) { return sigmoid(-r); });
+  else std::fill(out.begin(), out.end(), 1.0);
 }
 
 }  // namespace hpo::runtime

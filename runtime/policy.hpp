@@ -101,9 +101,10 @@ class Policy {
   Mlp disc_net_, cont_net_, value_net_;
 };
 
-// Squashing a raw continuous output into its bounds: a + (b-a) sigmoid(r) on [a,b], a + softplus(r)
-// on [a,inf), b - softplus(-r) on (-inf,b], r when unbounded.
-double squash(double raw, double lower, double upper);
-double squash_derivative(double raw, double lower, double upper);
+// Squashing raw continuous outputs into their bounds: a + (b-a) sigmoid(r) on [a,b], a + softplus(r)
+// on [a,inf), b - softplus(-r) on (-inf,b], r when unbounded; out[i] = squash(raw[i]), or its
+// derivative. Vectorized, every element through the same code whatever its position.
+void squash(std::span<const double> raw, double lower, double upper, std::span<double> out);
+void squash_derivative(std::span<const double> raw, double lower, double upper, std::span<double> out);
 
 }  // namespace hpo::runtime
