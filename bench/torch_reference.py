@@ -314,21 +314,40 @@ def keep_freed_memory():
     return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
-def blas_info(threads):
-    """The BLAS library torch has loaded, and OpenBLAS's config and kernel when it is OpenBLAS."""
+def openblas():
+    """The OpenBLAS torch has loaded (ctypes handle and path), or (None, what /proc/self/maps shows)."""
     with open("/proc/self/maps") as maps:
         paths = sorted({line.split()[-1] for line in maps if "blas" in line.rsplit("/", 1)[-1].lower()})
     for path in paths:
         try:
             lib = ctypes.CDLL(path)
             lib.openblas_get_config.restype = lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib, path
         except (OSError, AttributeError):
             continue
-        # torch.set_num_threads does not reach an OpenBLAS linked as the generic libblas: set it too.
-        lib.openblas_set_num_threads(threads)
-        return (f"{lib.openblas_get_config().decode()} (kernel {lib.openblas_get_corename().decode()}, "
-                f"{lib.openblas_get_num_threads()} threads) from {path}")
-    return ", ".join(paths) or "none found in /proc/self/maps"
+    return None, ", ".join(paths) or "no BLAS in /proc/self/maps"
+
+
+def set_threads(threads, blas_threads, hidden):
+    """Splits `threads` cores between OpenBLAS's pthread pool and torch's OpenMP pool; describes BLAS.
+
+    torch.set_num_threads does not reach an OpenBLAS linked as the generic libblas, and both pools
+    spin-wait between calls: with both at 2 threads on 2 cores they take each other's cores and an
+    iteration is 2-5x slower. So at most `threads` threads spin at once, the main thread included:
+    torch gets threads - blas_threads + 1. auto gives OpenBLAS every thread when the hidden layers
+    are wide enough for the GEMMs to dominate (measured on 2 cores: hidden 64 is fastest with
+    OpenBLAS on 1 thread, hidden 512 with OpenBLAS on 2 and torch on 1), else 1.
+    """
+    lib, where = openblas()
+    if blas_threads == "auto":
+        blas_threads = threads if lib is not None and max(hidden) >= 256 else 1
+    blas_threads = min(int(blas_threads), threads)
+    torch.set_num_threads(threads - blas_threads + 1)
+    if lib is None:
+        return blas_threads, where
+    lib.openblas_set_num_threads(blas_threads)
+    return blas_threads, (f"{lib.openblas_get_config().decode()}, kernel {lib.openblas_get_corename().decode()}, "
+                          f"{lib.openblas_get_num_threads()} threads ({where})")
 
 
 def parse_args():
@@ -342,7 +361,8 @@ def parse_args():
     parser.add_argument("--mode", choices=MODES, default="hpo", help="hpo: hpoc's default; hpo-paper: --sf-epochs 4")
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="cores to use, OpenBLAS's and torch's pools together")
+    parser.add_argument("--blas-threads", default="auto", help="of them, OpenBLAS's (see set_threads); default auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--glibc-malloc", action="store_true", help="keep glibc's malloc defaults (see keep_freed_memory)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
@@ -354,6 +374,8 @@ def parse_args():
     if args.size < 1 or args.batch < 2 or args.iterations < 1 or args.warmup < 0 or args.threads < 1 \
             or not args.hidden or min(args.hidden) < 1:
         parser.error("--size, --iterations, --threads and --hidden must be positive, --batch at least 2")
+    if args.blas_threads != "auto" and not (args.blas_threads.isdigit() and int(args.blas_threads) >= 1):
+        parser.error("--blas-threads takes auto or a positive integer")
     return args
 
 
@@ -365,13 +387,12 @@ def main():
         return 2
     malloc = "glibc defaults" if args.glibc_malloc else \
         ("glibc, freed memory kept" if keep_freed_memory() else "glibc defaults (mallopt failed)")
-    torch.set_num_threads(args.threads)
+    blas_threads, blas = set_threads(args.threads, args.blas_threads, args.hidden)
     torch.manual_seed(args.seed)
     torch.set_default_dtype(torch.float32)
     # float32 throughout, the simulator included; hpoc's simulator and policy run in float64.
     model = Inventory(args.size) if args.problem == "inventory" else SwitchedLqr(args.size)
     ref = Reference(model, args)
-    blas = blas_info(args.threads)
     total = args.warmup + args.iterations
     costs, seconds = [], []
     for i in range(total):
@@ -388,13 +409,15 @@ def main():
     print(f"  {ms:.1f} ms per iteration (min {ms_min:.1f}) over {args.iterations} after {args.warmup} warm-up; "
           f"{steps:,.0f} steps/s")
     print(f"  train cost per episode: {costs[0]:.2f} (iteration 1) -> {costs[-1]:.2f} (iteration {total})")
-    print(f"  torch {torch.__version__}, {torch.get_num_threads()} threads; malloc: {malloc}; BLAS: {blas}")
+    print(f"  torch {torch.__version__} ({torch.get_num_threads()} threads), malloc: {malloc}")
+    print(f"  BLAS: {blas}")
     if args.json:
         print(json.dumps({"problem": args.problem, "size": args.size, "batch": args.batch, "hidden": hidden,
                           "mode": args.mode, "threads": args.threads, "iterations": args.iterations,
                           "ms_per_iteration": round(ms, 3), "ms_min": round(ms_min, 3),
                           "steps_per_second": round(steps, 1), "first_cost": costs[0], "last_cost": costs[-1],
-                          "torch": torch.__version__, "blas": blas, "malloc": malloc}))
+                          "torch": torch.__version__, "blas": blas, "blas_threads": blas_threads,
+                          "torch_threads": torch.get_num_threads(), "malloc": malloc}))
     return 0
 
 

@@ -46,7 +46,7 @@ inline void parallel_for(std::size_t count, int threads, const std::function<voi
 template <class Done>
 void spin_until(Done done) {
   for (int spins = 0; !done(); ++spins) {
-    if (spins < (1 << 14)) {
+    if (spins < (1 << 11)) {
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
 #endif
@@ -121,7 +121,7 @@ class ThreadPool {
     std::uint64_t seen = 0;
     for (;;) {
       // Jobs come in quick succession while training: look for the next one a while before sleeping.
-      for (int spins = 0; spins < (1 << 14) && generation_.load(std::memory_order_acquire) == seen; ++spins) {
+      for (int spins = 0; spins < (1 << 11) && generation_.load(std::memory_order_acquire) == seen; ++spins) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
