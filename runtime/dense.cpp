@@ -3,6 +3,7 @@
 #include "runtime/dense.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace hpo::runtime {
 
@@ -57,11 +58,14 @@ void gemm_tile(int k, const S* a, std::int64_t lda, const S* b, std::int64_t ldb
 // samples (lane l takes the samples l, l + lanes, ...), summed across lanes at the end.
 constexpr int kGradientTile = simd::kRegisters >= 32 ? 5 : 3;
 
+// The lanes' sum by halves (lane i plus lane i + half, ...): a fixed order, in log2(lanes) vector adds.
 template <class S>
 S sum_lanes(simd::Vec<S> v) {
-  S total = 0;
-  for (int lane = 0; lane < simd::kLanes<S>; ++lane) total += v[lane];
-  return total;
+  S a[simd::kLanes<S>];
+  std::memcpy(a, &v, sizeof a);
+  for (int half = simd::kLanes<S> / 2; half > 0; half /= 2)
+    for (int i = 0; i < half; ++i) a[i] += a[i + half];
+  return a[0];
 }
 
 template <class S>

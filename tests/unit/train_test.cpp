@@ -51,8 +51,8 @@ std::string replaced(std::string text, const std::string& from, const std::strin
   return text.replace(at, from.size(), to);
 }
 
-// Small enough that a run takes milliseconds; several chunks of episodes (runtime/rollout.hpp:
-// kChunkSize) and more than one 512-row surrogate block, so that several threads really split the work.
+// Small enough that a run takes milliseconds; 96 episodes make six vectors of floats, so that two
+// or three threads each take a share of them, in the rollouts and in the surrogate's minibatches.
 hpo::TrainOptions small_options(hpo::Algo algo = hpo::Algo::HPO) {
   hpo::TrainOptions o;
   o.algo = algo;
@@ -411,7 +411,7 @@ TEST_CASE("training is reproducible: a seed gives one history and one policy wha
             trainer.evaluate(1001, 96).episode_costs};
       return r;
     };
-    const Run a = run(5, 1), b = run(5, 1), c = run(5, 2), d = run(6, 2);
+    const Run a = run(5, 1), b = run(5, 1), c = run(5, 2), d = run(6, 2), e = run(5, 3);
     REQUIRE(a.history.size() == 3);
     for (const auto& s : a.history) CHECK(std::isfinite(s.train_cost));
     CHECK(same_history(a.history, b.history));
@@ -420,6 +420,9 @@ TEST_CASE("training is reproducible: a seed gives one history and one policy wha
     CHECK(same_history(a.history, c.history));
     CHECK(a.params == c.params);
     CHECK(a.test == c.test);
+    CHECK(same_history(a.history, e.history));
+    CHECK(a.params == e.params);
+    CHECK(a.test == e.test);
     CHECK(a.params != d.params);
     CHECK(a.history.front().train_cost != d.history.front().train_cost);
   }
