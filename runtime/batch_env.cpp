@@ -23,7 +23,7 @@ void BatchEnv::draw_noise(std::vector<double>& out) {
     runtime::Xoshiro rng(&rng_[b * 4]);
     for (std::size_t i = 0; i < draws.size(); ++i) {
       const double* args = noise_args_.data() + draws[i].first_arg;
-      out[i * n + b] = draws[i].dist == Distribution::Poisson ? runtime::draw_poisson(poisson_cdf_[i], args[0], rng)
+      out[i * n + b] = draws[i].dist == Distribution::Poisson ? runtime::draw_poisson(poisson_cdf_[i], poisson_guide_[i], args[0], rng)
                                                               : runtime::draw(draws[i].dist, args, draws[i].arg_count, rng);
     }
   }
@@ -35,8 +35,13 @@ void BatchEnv::reset(std::uint64_t seed) {
   noise_args_ = ir::interpret(m.program->noise_args, {m.params, {}, {}, {}, {}});
   const auto& draws = m.program->noise_draws;
   poisson_cdf_.resize(draws.size());
-  for (std::size_t i = 0; i < draws.size(); ++i)
-    if (draws[i].dist == Distribution::Poisson) poisson_cdf_[i] = runtime::poisson_table(noise_args_[draws[i].first_arg]);
+  poisson_guide_.resize(draws.size());
+  for (std::size_t i = 0; i < draws.size(); ++i) {
+    if (draws[i].dist != Distribution::Poisson) continue;
+    runtime::PoissonTable table = runtime::poisson_table(noise_args_[draws[i].first_arg]);
+    poisson_cdf_[i] = std::move(table.cdf);
+    poisson_guide_[i] = std::move(table.guide);
+  }
   for (std::size_t b = 0; b < static_cast<std::size_t>(batch_); ++b) runtime::Xoshiro::seed(&rng_[b * 4], seed, first_stream_ + b);
   const auto n = static_cast<std::size_t>(batch_);
   std::vector<double> noise0;

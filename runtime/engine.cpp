@@ -2,6 +2,7 @@
 // lane kernels, one share of the samples per thread and weight gradients cut by parameters.
 #include "runtime/engine.hpp"
 
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <new>
@@ -253,12 +254,19 @@ void check_finite(const BatchEnv& env, const Model& model, std::int64_t first, s
   const auto n = static_cast<std::size_t>(env.batch());
   auto cost = env.cost();
   auto state = env.state();
+  // A value is not finite when its exponent bits are all ones: one vectorized scan tells whether to look closer.
+  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull;
+  std::uint64_t odd = 0;
+  for (auto values : {cost, state})
+    for (double x : values) odd |= (std::bit_cast<std::uint64_t>(x) & kExponent) == kExponent;
+  if (!odd) return;
+  const std::size_t state_size = model.num_state();
   for (std::size_t b = 0; b < n; ++b) {
     bool finite = std::isfinite(cost[b]);
-    for (std::size_t i = 0; i < model.num_state() && finite; ++i) finite = std::isfinite(state[i * n + b]);
+    for (std::size_t i = 0; i < state_size && finite; ++i) finite = std::isfinite(state[i * n + b]);
     if (finite) continue;
     std::string where;
-    for (std::size_t i = 0; i < model.num_state() && where.empty(); ++i)
+    for (std::size_t i = 0; i < state_size && where.empty(); ++i)
       if (!std::isfinite(state[i * n + b])) where = "state " + model.state_names()[i] + " = " + std::to_string(state[i * n + b]);
     if (where.empty()) where = "its cost = " + std::to_string(cost[b]);
     throw NonFiniteError("step " + std::to_string(t) + " of episode " + std::to_string(first + std::int64_t(b)) +

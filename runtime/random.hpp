@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "ast/distribution.hpp"
@@ -51,36 +52,54 @@ class Xoshiro {
   std::uint64_t* s_;
 };
 
-// Poisson draws by inverting a tabulated distribution function: one uniform and a binary search
-// per draw, where std::poisson_distribution recomputes its constants and draws several numbers.
-// The table reaches past the mean by 13 standard deviations and 40 more (the mass beyond is
-// below 1e-30, far under the uniform's resolution). Means of 0 or above kPoissonTableLargest get
-// no table: their draws are 0 or the library's.
+// Poisson draws by inverting a tabulated distribution function: one uniform per draw, where
+// std::poisson_distribution recomputes its constants and draws several numbers. The table reaches
+// past the mean by 13 standard deviations and 40 more (the mass beyond is below 1e-30, far under
+// the uniform's resolution). A guide table (Chen and Asau) starts each search at most a step or two
+// before the answer, with the same answer as a full search. Means of 0 or above kPoissonTableLargest
+// get no table: their draws are 0 or the library's.
 inline constexpr double kPoissonTableLargest = 1e4;
 
-inline std::vector<double> poisson_table(double mean) {
-  std::vector<double> cdf;
-  if (!(mean > 0) || mean > kPoissonTableLargest) return cdf;
+struct PoissonTable {
+  std::vector<double> cdf;           // cdf[k] = P(X <= k)
+  std::vector<std::uint32_t> guide;  // guide[m]: the first k with cdf[k] > m / guide.size()
+  bool empty() const { return cdf.empty(); }
+};
+
+inline PoissonTable poisson_table(double mean) {
+  PoissonTable table;
+  if (!(mean > 0) || mean > kPoissonTableLargest) return table;
   const double last = std::ceil(mean + 13.0 * std::sqrt(mean) + 40.0), log_mean = std::log(mean);
   double total = 0;
   for (double k = 0; k <= last; ++k) {
     total += std::exp(k * log_mean - mean - std::lgamma(k + 1.0));
-    cdf.push_back(total);
+    table.cdf.push_back(total);
   }
-  return cdf;
+  const std::size_t cells = table.cdf.size();
+  table.guide.resize(cells);
+  std::uint32_t k = 0;
+  for (std::size_t m = 0; m < cells; ++m) {
+    while (k + 1 < cells && !(table.cdf[k] > double(m) / double(cells))) ++k;
+    table.guide[m] = k;
+  }
+  return table;
 }
 
-inline double draw_poisson(const std::vector<double>& cdf, double mean, Xoshiro& rng) {
+// A draw from a table's parts (a BatchEnv keeps them apart).
+inline double draw_poisson(std::span<const double> cdf, std::span<const std::uint32_t> guide, double mean,
+                           Xoshiro& rng) {
   if (!(mean > 0)) return 0.0;
   if (cdf.empty()) return static_cast<double>(std::poisson_distribution<std::int64_t>(mean)(rng));
   const double u = rng.uniform01();
-  std::size_t low = 0, high = cdf.size() - 1;  // the first k with u < cdf[k], the last if none
-  while (low < high) {
-    const std::size_t mid = (low + high) / 2;
-    if (u < cdf[mid]) high = mid;
-    else low = mid + 1;
-  }
-  return static_cast<double>(low);
+  // The first k with u < cdf[k], the last if none: every k before guide[m] has cdf[k] <= m / cells <= u.
+  const std::size_t last = cdf.size() - 1;
+  std::size_t k = guide[std::min(static_cast<std::size_t>(u * double(guide.size())), last)];
+  while (k < last && !(u < cdf[k])) ++k;
+  return static_cast<double>(k);
+}
+
+inline double draw_poisson(const PoissonTable& table, double mean, Xoshiro& rng) {
+  return draw_poisson(table.cdf, table.guide, mean, rng);
 }
 
 // One draw; args as laid out by the noise_args kernel (categorical: unnormalized probabilities).

@@ -161,7 +161,8 @@ class BatchEnv {
   std::int64_t t_ = 0;
   std::vector<std::uint64_t> rng_;  // four words of xoshiro256** state per sample
   std::vector<double> noise_args_;
-  std::vector<std::vector<double>> poisson_cdf_;  // per noise draw: a Poisson draw's table, else empty
+  std::vector<std::vector<double>> poisson_cdf_;         // per noise draw: a Poisson draw's table, else empty
+  std::vector<std::vector<std::uint32_t>> poisson_guide_;  // and where its searches start
   std::vector<double> state_, obs_, cost_, noise_, next_;
   std::vector<double> states_, conts_, noises_;  // recorded, step after step
   std::vector<std::int32_t> discs_;
