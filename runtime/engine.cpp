@@ -91,6 +91,21 @@ void log_softmax(const ActionSpace& space, std::int64_t rows, const S* logits, s
   }
 }
 
+// A column of observations normalized and clipped, as the nets see them.
+template <class S>
+void normalize_column(const double* __restrict o, std::int64_t n, double mean, double inv_std, S* __restrict z) {
+  for (std::int64_t b = 0; b < n; ++b)
+    z[b] = static_cast<S>(std::min(std::max((o[b] - mean) * inv_std, -Normalizer::kClip), Normalizer::kClip));
+}
+
+// dL/dobs from dL/dz for one column: z's derivative is inv_std where the value was not clipped.
+template <class S>
+void normalize_column_backward(const double* __restrict o, std::int64_t n, double mean, double inv_std,
+                               const S* __restrict z_grad, double* __restrict obs_grad) {
+  for (std::int64_t b = 0; b < n; ++b)
+    obs_grad[b] = std::abs((o[b] - mean) * inv_std) < Normalizer::kClip ? double(z_grad[b]) * inv_std : 0.0;
+}
+
 // The nets' weights in S, for one policy at one moment.
 template <class S>
 struct Weights {
@@ -112,6 +127,7 @@ struct Shard {
   Buffer<S> logp, value_input, value_acts;
   std::vector<double> cont_action;
   std::vector<std::int32_t> disc;
+  std::vector<double> uniform, cumulative;  // a discrete draw's uniforms and cumulative probabilities
   // The backward sweep's.
   Buffer<S> disc_deltas[2], cont_deltas[2];  // per step parity: read by the weight gradient a step later
   Buffer<S> cont_input_grad, disc_input_grad, z_grad;
@@ -216,6 +232,8 @@ struct Workspace {
       sh.value_acts.assign(ld * policy.value_net().activation_width(), S(0));
       sh.cont_action.assign(static_cast<std::size_t>(C * sh.size), 0.0);
       sh.disc.assign(static_cast<std::size_t>(D * sh.size), 0);
+      sh.uniform.assign(static_cast<std::size_t>(sh.size), 0.0);
+      sh.cumulative.assign(static_cast<std::size_t>(sh.size), 0.0);
       if (!record) continue;
       const std::size_t nn = static_cast<std::size_t>(sh.size);
       if (policy.has_disc()) {
@@ -300,9 +318,7 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
     for (int j = 0; j < O; ++j) {
       const double* o = obs.data() + j * n;
       std::copy(o, o + n, batch.obs.data() + (t * O + j) * N + first);
-      S* z = input + j * ld;
-      for (std::int64_t b = 0; b < n; ++b)
-        z[b] = static_cast<S>(std::clamp((o[b] - mean[j]) * inv_std[j], -Normalizer::kClip, Normalizer::kClip));
+      normalize_column<S>(o, n, mean[j], inv_std[j], input + j * ld);
     }
     if (spec.record) {
       auto state = env.state();
@@ -318,35 +334,40 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
       int column = 0;
       for (int j = 0; j < D; ++j) {
         const int count = space.choices[j];
+        std::int32_t* chosen = sh.disc.data() + j * n;
+        if (spec.mode == ActMode::Sample) {
+          // The first k whose cumulative probability exceeds u, else the last: with the sums
+          // nondecreasing, the number of them at or below u. Branch-free, lane by lane.
+          double* u = sh.uniform.data();
+          for (std::int64_t b = 0; b < n; ++b) u[b] = Xoshiro(&sh.rng[b * 4]).uniform01();
+          double* acc = sh.cumulative.data();
+          std::fill(acc, acc + n, 0.0);
+          std::fill(chosen, chosen + n, 0);
+          for (int k = 0; k + 1 < count; ++k) {
+            const S* p = prob + (column + k) * ld;
+            for (std::int64_t b = 0; b < n; ++b) {
+              acc[b] += double(p[b]);
+              chosen[b] += acc[b] <= u[b] ? 1 : 0;
+            }
+          }
+        }
         for (std::int64_t b = 0; b < n; ++b) {
-          Xoshiro rng(&sh.rng[b * 4]);
-          int chosen = 0;
           if (spec.mode == ActMode::Greedy) {
+            chosen[b] = 0;
             for (int k = 1; k < count; ++k)
-              if (logp[(column + k) * ld + b] > logp[(column + chosen) * ld + b]) chosen = k;
+              if (logp[(column + k) * ld + b] > logp[(column + chosen[b]) * ld + b]) chosen[b] = k;
           } else if (spec.mode == ActMode::Gumbel) {
+            Xoshiro rng(&sh.rng[b * 4]);
             double best = -INFINITY;
             for (int k = 0; k < count; ++k) {
               const double g = -std::log(-std::log(rng.open_uniform01()));
               batch.noise[((t * L) + column + k) * N + first + b] = g;
               const double score = double(logp[(column + k) * ld + b]) + g;
-              if (score > best) best = score, chosen = k;
-            }
-          } else {
-            const double u = rng.uniform01();
-            double acc = 0;
-            chosen = count - 1;
-            for (int k = 0; k < count; ++k) {
-              acc += double(prob[(column + k) * ld + b]);
-              if (u < acc) {
-                chosen = k;
-                break;
-              }
+              if (score > best) best = score, chosen[b] = k;
             }
           }
-          sh.disc[j * n + b] = chosen;
-          batch.disc[(t * D + j) * N + first + b] = chosen;
-          batch.logp_disc(t, first + b) += double(logp[(column + chosen) * ld + b]);
+          batch.disc[(t * D + j) * N + first + b] = chosen[b];
+          batch.logp_disc(t, first + b) += double(logp[(column + chosen[b]) * ld + b]);
         }
         for (int k = 0; k < count; ++k) {
           S* hot = input + (O + column + k) * ld;
@@ -524,14 +545,9 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
     if (into_states)
       for (std::int64_t k = 0; k < O * ld; ++k) z_grad[k] += sh.disc_input_grad[k];
   }
-  // dL/dobs = dL/dz * inv_std where the normalized value was not clipped.
-  for (int j = 0; j < O; ++j) {
-    const double* o = batch.obs.data() + (t * O + j) * N + first;
-    for (std::int64_t b = 0; b < n; ++b) {
-      const bool inside = std::abs((o[b] - mean[j]) * inv_std[j]) < Normalizer::kClip;
-      sh.obs_grad[j * n + b] = inside ? double(z_grad[j * ld + b]) * inv_std[j] : 0.0;
-    }
-  }
+  for (int j = 0; j < O; ++j)
+    normalize_column_backward<S>(batch.obs.data() + (t * O + j) * N + first, n, mean[j], inv_std[j], z_grad + j * ld,
+                                 sh.obs_grad.data() + j * n);
   laps.to(&TimeSplit::policy_backward);
   env.observe_backward(t, sh.obs_grad, sh.state_bar);
   laps.to(&TimeSplit::simulator);
