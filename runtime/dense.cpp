@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace hpo::runtime {
 
@@ -68,6 +69,16 @@ S sum_lanes(simd::Vec<S> v) {
   return a[0];
 }
 
+// g[i] += v[i] for the first min(count, lanes) lanes: a whole vector when all of them count.
+template <class S>
+void add_to_outputs(simd::Vec<S> v, int count, S* g) {
+  if (count >= simd::kLanes<S>) {
+    simd::store<S>(g, simd::load<S>(g) + v);
+    return;
+  }
+  for (int i = 0; i < count; ++i) g[i] += v[i];
+}
+
 template <class S>
 void gradient_tile(std::span<const RowRun<S>> runs, int in, int out, int o0, int o_end, int k0, int k_end,
                    const S* ones, const S* zeros, S* g) {
@@ -100,7 +111,104 @@ void gradient_tile(std::span<const RowRun<S>> runs, int in, int out, int o0, int
     for (int p = 0; p < P && o0 + p < o_end; ++p) g[static_cast<std::int64_t>(k0 + q) * out + o0 + p] += sum_lanes<S>(acc[p][q]);
 }
 
+// A square of lanes x lanes values held as one vector per row, transposed in registers: at each
+// stage, within every 2d x 2d block, the two off-diagonal d x d blocks trade places.
+template <class S, int... lane>
+void transpose_square(simd::Vec<S> (&v)[sizeof...(lane)], std::integer_sequence<int, lane...>) {
+  using I = simd::Int<S>;
+  constexpr int L = sizeof...(lane);
+  auto stage = [&]<int d>() {
+    constexpr I low = {((lane & d) ? L + lane - d : lane)...};   // row i keeps its left block
+    constexpr I high = {((lane & d) ? L + lane : lane + d)...};  // row i + d keeps its right block
+#pragma GCC unroll 16
+    for (int i = 0; i < L; ++i)
+      if ((i & d) == 0) {
+        const simd::Vec<S> a = v[i], b = v[i + d];
+        v[i] = __builtin_shuffle(a, b, low);
+        v[i + d] = __builtin_shuffle(a, b, high);
+      }
+  };
+  if constexpr (L >= 16) stage.template operator()<8>();
+  if constexpr (L >= 8) stage.template operator()<4>();
+  if constexpr (L >= 4) stage.template operator()<2>();
+  if constexpr (L >= 2) stage.template operator()<1>();
+}
+
+// One tile of block_weight_gradient: MO vectors of outputs from o0, kGemmColumns inputs from k0
+// (columns past the inputs repeat the last one and are not stored).
+template <class S, int MO>
+void block_gradient_tile(std::int64_t rows, int in, int out, int o0, int k0, const S* delta, std::int64_t ld_delta,
+                         const S* x, std::int64_t ldx, S* g) {
+  using V = simd::Vec<S>;
+  constexpr int L = simd::kLanes<S>, NK = kGemmColumns;
+  V acc[MO][NK];
+  for (auto& row : acc)
+    for (auto& v : row) v = V{};
+  const S* column[NK];
+  for (int j = 0; j < NK; ++j) column[j] = x + std::min(k0 + j, in - 1) * ldx;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    V d[MO];
+#pragma GCC unroll 8
+    for (int v = 0; v < MO; ++v) d[v] = simd::load<S>(delta + r * ld_delta + o0 + v * L);
+#pragma GCC unroll 8
+    for (int j = 0; j < NK; ++j) {
+      const V w = simd::broadcast<S>(column[j][r]);
+#pragma GCC unroll 8
+      for (int v = 0; v < MO; ++v) acc[v][j] += d[v] * w;
+    }
+  }
+  const int columns = std::min(NK, in - k0);
+  for (int j = 0; j < columns; ++j)
+    for (int v = 0; v < MO; ++v) add_to_outputs<S>(acc[v][j], out - (o0 + v * L), g + (k0 + j) * out + o0 + v * L);
+}
+
+// The bias column of block_weight_gradient: sum over rows of delta, MO vectors of outputs from o0.
+template <class S, int MO>
+void block_bias_tile(std::int64_t rows, int out, int o0, const S* delta, std::int64_t ld_delta, S* g) {
+  using V = simd::Vec<S>;
+  constexpr int L = simd::kLanes<S>;
+  V acc[MO];
+  for (auto& v : acc) v = V{};
+  for (std::int64_t r = 0; r < rows; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < MO; ++v) acc[v] += simd::load<S>(delta + r * ld_delta + o0 + v * L);
+  for (int v = 0; v < MO; ++v) add_to_outputs<S>(acc[v], out - (o0 + v * L), g + o0 + v * L);
+}
+
 }  // namespace
+
+template <class S>
+void transpose_panel(std::int64_t rows, int cols, const S* src, std::int64_t ld_src, S* dst, std::int64_t ld_dst) {
+  using V = simd::Vec<S>;
+  constexpr int L = simd::kLanes<S>;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += L)
+    for (int c0 = 0; c0 < ld_dst; c0 += L) {
+      V v[L];
+      for (int i = 0; i < L; ++i) v[i] = c0 + i < cols ? simd::load<S>(src + (c0 + i) * ld_src + r0) : V{};
+      transpose_square<S>(v, std::make_integer_sequence<int, L>{});
+      for (int i = 0; i < L; ++i) simd::store<S>(dst + (r0 + i) * ld_dst + c0, v[i]);
+    }
+}
+
+template <class S>
+void block_weight_gradient(std::int64_t rows, int in, int out, const S* delta, std::int64_t ld_delta, const S* x,
+                           std::int64_t ldx, S* g) {
+  constexpr int L = simd::kLanes<S>, MO = 4;
+  for (int o0 = 0; o0 < out; o0 += MO * L) {
+    const int vectors = std::min(MO, (out - o0 + L - 1) / L);
+    auto tiles = [&]<int M>() {
+      for (int k0 = 0; k0 < in; k0 += kGemmColumns)
+        block_gradient_tile<S, M>(rows, in, out, o0, k0, delta, ld_delta, x, ldx, g);
+      block_bias_tile<S, M>(rows, out, o0, delta, ld_delta, g + static_cast<std::int64_t>(in) * out);
+    };
+    switch (vectors) {
+      case 4: tiles.template operator()<4>(); break;
+      case 3: tiles.template operator()<3>(); break;
+      case 2: tiles.template operator()<2>(); break;
+      default: tiles.template operator()<1>(); break;
+    }
+  }
+}
 
 template <class S>
 void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, const S* b, std::int64_t ldb,
@@ -137,7 +245,9 @@ void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_beg
 #define HPO_DENSE_INSTANTIATE(S)                                                                                      \
   template void lane_gemm<S>(std::int64_t, int, int, const S*, std::int64_t, const S*, std::int64_t, const S*, S*,  \
                              std::int64_t, Epilogue, const S*, std::int64_t);                                          \
-  template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, int, int, int, int, const S*, const S*, S*);
+  template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, int, int, int, int, const S*, const S*, S*); \
+  template void transpose_panel<S>(std::int64_t, int, const S*, std::int64_t, S*, std::int64_t);                      \
+  template void block_weight_gradient<S>(std::int64_t, int, int, const S*, std::int64_t, const S*, std::int64_t, S*);
 HPO_DENSE_INSTANTIATE(float)
 HPO_DENSE_INSTANTIATE(double)
 #undef HPO_DENSE_INSTANTIATE

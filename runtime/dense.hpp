@@ -59,6 +59,20 @@ template <class S>
 void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_begin, int o_end, int k_begin, int k_end,
                      const S* ones, const S* zeros, S* g);
 
+// Rows [0, padded_rows(rows)) of a column-major panel (samples contiguous) copied sample-major:
+// dst[r * ld_dst + c] = src[c * ld_src + r] for c < cols, zero for c in [cols, ld_dst); ld_dst is
+// a multiple of the lane count at least cols. Whole lane groups are moved in registers.
+template <class S>
+void transpose_panel(std::int64_t rows, int cols, const S* src, std::int64_t ld_src, S* dst, std::int64_t ld_dst);
+
+// G[o, k] += sum over r = 0, 1, ..., rows - 1 of delta[r, o] x[r, k], for all o < out and k <= in
+// (k = in is the bias, x = 1); delta sample-major as transpose_panel writes it, x column-major, G
+// column-major [out x (in + 1)]. Each sum runs over the rows in order from zero: a block of rows
+// gives the same bits whichever thread handles it and wherever its rows sit.
+template <class S>
+void block_weight_gradient(std::int64_t rows, int in, int out, const S* delta, std::int64_t ld_delta, const S* x,
+                           std::int64_t ldx, S* g);
+
 // Weight-gradient tasks cut the outputs and inputs into blocks of this many.
 inline constexpr int kGradientOutputs = 20;
 inline constexpr int kGradientInputs = 30;

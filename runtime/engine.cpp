@@ -1,5 +1,6 @@
 // engine.cpp: rollouts, the trajectory's backward sweep and the score-function surrogate on the
-// lane kernels, one share of the samples per thread and weight gradients cut by parameters.
+// lane kernels, one share of the samples per thread; the sweep's weight gradients by fixed blocks
+// of samples, the surrogate's cut by parameters.
 #include "runtime/engine.hpp"
 
 #include <bit>
@@ -67,6 +68,10 @@ std::pair<std::int64_t, std::int64_t> share(std::int64_t n, int workers, int w) 
   return {cut(w), cut(w + 1)};
 }
 
+// The trajectory's weight gradients are summed per block of samples, the blocks fixed by the batch
+// size alone: a thread owns whole blocks, so no sum depends on the number of threads.
+constexpr int kGradientBlocks = 8;
+
 // Per component, log-softmax over its logit columns, for rows [0, rows) (padded); with prob, the
 // probabilities too.
 template <class S>
@@ -121,6 +126,7 @@ struct Weights {
 template <class S>
 struct Shard {
   std::int64_t first = 0, size = 0, ld = 0;
+  int first_block = 0, end_block = 0;  // the gradient blocks it owns
   std::unique_ptr<BatchEnv> env;
   std::vector<std::uint64_t> rng;
   Buffer<S> input, disc_acts, cont_acts;  // per recorded step: [ld x (obs + logits)] and each net's block
@@ -129,8 +135,9 @@ struct Shard {
   std::vector<std::int32_t> disc;
   std::vector<double> uniform, cumulative;  // a discrete draw's uniforms and cumulative probabilities
   // The backward sweep's.
-  Buffer<S> disc_deltas[2], cont_deltas[2];  // per step parity: read by the weight gradient a step later
+  Buffer<S> disc_deltas, cont_deltas, gradient_scratch;
   Buffer<S> cont_input_grad, disc_input_grad, z_grad;
+  std::vector<double> log_std_term;  // [cont x size]: this step's d loss/d log_std per sample
   std::vector<double> state_bar, next_bar, cont_bar, cost_bar, obs_grad, derivative, replay_next, replay_cost;
   std::vector<std::int32_t> replay_disc;
 };
@@ -188,10 +195,11 @@ struct Workspace {
   int obs = 0, logits = 0, cont = 0;
   std::vector<Shard<S>> shards;
   Weights<S> weights;
-  GradientPlan<S> plan;
-  Buffer<S> disc_grad[2], cont_grad[2];
-  std::vector<double> log_std_part[2];  // per parity: [cont x episodes]
-  std::vector<double> log_std_grad[2];  // per group
+  // Per gradient block, each net's gradient in S (blocks a whole number of cache lines apart) and
+  // the log-std gradient.
+  std::size_t disc_stride = 0, cont_stride = 0;
+  Buffer<S> disc_blocks, cont_blocks;
+  std::vector<double> log_std_blocks;  // [blocks x cont]
   std::vector<std::exception_ptr> errors;
 
   bool fits(const RolloutSpec& spec, std::int64_t n) const {
@@ -211,14 +219,20 @@ struct Workspace {
     const std::size_t S_ = model->num_state();
     const std::int64_t steps = record ? horizon : 1;
     shards.resize(workers);
-    std::int64_t max_ld = kLanes<S>;
+    std::int64_t max_block = kLanes<S>;
+    for (int b = 0; b < kGradientBlocks; ++b) {
+      auto [begin, end] = share<S>(n, kGradientBlocks, b);
+      max_block = std::max(max_block, end - begin);
+    }
     for (int w = 0; w < workers; ++w) {
       Shard<S>& sh = shards[w];
-      auto [begin, end] = share<S>(n, workers, w);
+      sh.first_block = w * kGradientBlocks / workers;
+      sh.end_block = (w + 1) * kGradientBlocks / workers;
+      const std::int64_t begin = share<S>(n, kGradientBlocks, sh.first_block).first;
+      const std::int64_t end = sh.end_block > sh.first_block ? share<S>(n, kGradientBlocks, sh.end_block - 1).second : begin;
       sh.first = begin;
       sh.size = end - begin;
       sh.ld = padded_rows<S>(std::max<std::int64_t>(sh.size, 1));
-      max_ld = std::max(max_ld, sh.ld);
       if (sh.size == 0) continue;
       sh.env = std::make_unique<BatchEnv>(*model, BatchEnvOptions{.batch = sh.size, .seed = 0, .record = record,
                                                                   .first_stream = static_cast<std::uint64_t>(begin)});
@@ -236,14 +250,19 @@ struct Workspace {
       sh.cumulative.assign(static_cast<std::size_t>(sh.size), 0.0);
       if (!record) continue;
       const std::size_t nn = static_cast<std::size_t>(sh.size);
+      std::size_t scratch = 0;
       if (policy.has_disc()) {
-        for (auto& d : sh.disc_deltas) d.assign(ld * policy.disc_net().activation_width(), S(0));
+        sh.disc_deltas.assign(ld * policy.disc_net().activation_width(), S(0));
         sh.disc_input_grad.assign(ld * O, S(0));
+        scratch = policy.disc_net().block_scratch_size<S>(max_block);
       }
       if (policy.has_cont()) {
-        for (auto& d : sh.cont_deltas) d.assign(ld * policy.cont_net().activation_width(), S(0));
+        sh.cont_deltas.assign(ld * policy.cont_net().activation_width(), S(0));
         sh.cont_input_grad.assign(ld * (O + L), S(0));
+        scratch = std::max(scratch, policy.cont_net().block_scratch_size<S>(max_block));
       }
+      sh.gradient_scratch.assign(scratch, S(0));
+      sh.log_std_term.assign(C * nn, 0.0);
       sh.z_grad.assign(ld * (O + 1), S(0));  // then one column of score-function weights
       sh.state_bar.assign(S_ * nn, 0.0);
       sh.next_bar.assign(S_ * nn, 0.0);
@@ -256,13 +275,12 @@ struct Workspace {
       sh.replay_disc.assign(D * nn, 0);
     }
     if (record) {
-      plan.build({&policy.disc_net(), &policy.cont_net()}, workers, max_ld);
-      for (int g = 0; g < 2; ++g) {
-        disc_grad[g].assign(policy.disc_net().parameter_count(), S(0));
-        cont_grad[g].assign(policy.cont_net().parameter_count(), S(0));
-        log_std_part[g].assign(static_cast<std::size_t>(C * n), 0.0);
-        log_std_grad[g].assign(C, 0.0);
-      }
+      auto stride = [](std::size_t size) { return (size + kLanes<S> - 1) / kLanes<S> * kLanes<S>; };
+      disc_stride = stride(policy.disc_net().empty() ? 0 : policy.disc_net().parameter_count());
+      cont_stride = stride(policy.cont_net().empty() ? 0 : policy.cont_net().parameter_count());
+      disc_blocks.assign(kGradientBlocks * disc_stride, S(0));
+      cont_blocks.assign(kGradientBlocks * cont_stride, S(0));
+      log_std_blocks.assign(static_cast<std::size_t>(kGradientBlocks * C), 0.0);
     }
     errors.assign(workers, nullptr);
   }
@@ -438,7 +456,6 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   const int O = space.obs, D = space.disc(), C = space.cont(), L = space.logits();
   const std::int64_t n = sh.size, N = batch.episodes, ld = sh.ld, first = sh.first;
   const std::size_t state_size = model.num_state();
-  const int parity = static_cast<int>(t % 2);
   const BatchEnv& env = *sh.env;
   std::swap(sh.state_bar, sh.next_bar);
   std::fill(sh.state_bar.begin(), sh.state_bar.end(), 0.0);
@@ -453,7 +470,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   if (C > 0) {
     const Mlp& net = policy.cont_net();
     const S* acts = sh.cont_acts.data() + t * ld * net.activation_width();
-    S* deltas = sh.cont_deltas[parity].data();
+    S* deltas = sh.cont_deltas.data();
     S* raw_grad = Mlp::output(deltas, ld, net);
     auto log_std = policy.log_std();
     for (int i = 0; i < C; ++i) {
@@ -464,7 +481,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
         raw_grad[i * ld + b] = static_cast<S>(g);
         // raw = mean + exp(log_std) * eps: d raw/d mean = 1, d raw/d log_std = exp(log_std) * eps.
         if (policy.gaussian())
-          ws.log_std_part[parity][i * N + first + b] = std::exp(log_std[i]) * g * batch.noise[(t * C + i) * N + first + b];
+          sh.log_std_term[i * n + b] = std::exp(log_std[i]) * g * batch.noise[(t * C + i) * N + first + b];
       }
       std::fill(raw_grad + i * ld + n, raw_grad + (i + 1) * ld, S(0));
     }
@@ -474,7 +491,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   if (D > 0) {
     const Mlp& net = policy.disc_net();
     const S* acts = sh.disc_acts.data() + t * ld * net.activation_width();
-    S* deltas = sh.disc_deltas[parity].data();
+    S* deltas = sh.disc_deltas.data();
     S* logits_grad = Mlp::output(deltas, ld, net);
     std::fill(logits_grad, logits_grad + L * ld, S(0));
     S* logp = sh.logp.data();
@@ -555,24 +572,35 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   if (C > 0) flops += 2 * policy.cont_net().product_flops(n);
   if (D > 0) flops += policy.disc_net().product_flops(n) + policy.disc_net().product_flops(n, bw.cross_term || bw.straight_through);
   laps.split().policy_flops += flops;
-}
 
-// The runs of samples [g0, g1) across the shards, for one net at one step.
-template <class S>
-void gather_runs(const Workspace<S>& ws, const Policy& policy, int net, std::int64_t t, int parity, std::int64_t g0,
-                 std::int64_t g1, std::vector<MlpRows<S>>& runs) {
-  runs.clear();
-  const Mlp& mlp = net == 0 ? policy.disc_net() : policy.cont_net();
-  const int in_width = ws.obs + ws.logits;
-  for (const Shard<S>& sh : ws.shards) {
-    const std::int64_t begin = std::max(sh.first, g0), end = std::min(sh.first + sh.size, g1);
-    if (end <= begin) continue;
-    const std::int64_t r0 = begin - sh.first, ld = sh.ld;
-    const S* input = sh.input.data() + t * ld * in_width;
-    const S* acts = (net == 0 ? sh.disc_acts : sh.cont_acts).data() + t * ld * mlp.activation_width();
-    const S* deltas = (net == 0 ? sh.disc_deltas : sh.cont_deltas)[parity].data();
-    runs.push_back({input + r0, ld, acts + r0, deltas + r0, ld, end - begin});
+  // This step's weight gradients, block by block, while the step's activations are in cache.
+  for (int block = sh.first_block; block < sh.end_block; ++block) {
+    auto [begin, end] = share<S>(N, kGradientBlocks, block);
+    begin -= first, end -= first;
+    if (C > 0) {
+      const Mlp& net = policy.cont_net();
+      net.accumulate_block_gradient(begin, end, input, ld, sh.cont_acts.data() + t * ld * net.activation_width(),
+                                    sh.cont_deltas.data(), ld, sh.gradient_scratch.data(),
+                                    ws.cont_blocks.data() + block * ws.cont_stride);
+      if (policy.gaussian())
+        for (int i = 0; i < C; ++i) {
+          double sum = 0;
+          for (std::int64_t b = begin; b < end; ++b) sum += sh.log_std_term[i * n + b];
+          ws.log_std_blocks[block * C + i] += sum;
+        }
+    }
+    if (D > 0) {
+      const Mlp& net = policy.disc_net();
+      net.accumulate_block_gradient(begin, end, input, ld, sh.disc_acts.data() + t * ld * net.activation_width(),
+                                    sh.disc_deltas.data(), ld, sh.gradient_scratch.data(),
+                                    ws.disc_blocks.data() + block * ws.disc_stride);
+    }
   }
+  double gradient_flops = 0;
+  if (C > 0) gradient_flops += policy.cont_net().product_flops(n);
+  if (D > 0) gradient_flops += policy.disc_net().product_flops(n);
+  laps.split().policy_flops += gradient_flops;
+  laps.to(&TimeSplit::weight_gradient);
 }
 
 template <class S>
@@ -581,60 +609,43 @@ void trajectory_gradient_impl(ThreadPool& pool, std::vector<WorkerTime>& time, W
                               const Matrix& sf_weight, std::span<std::vector<double>> grads) {
   const Policy& policy = *spec.policy;
   const int groups = static_cast<int>(grads.size());
-  const std::int64_t N = batch.episodes, T = spec.horizon;
+  if (groups < 1 || kGradientBlocks % groups != 0)
+    throw std::invalid_argument("trajectory_gradient: " + std::to_string(groups) + " groups do not divide the " +
+                                std::to_string(kGradientBlocks) + " gradient blocks");
+  const std::int64_t T = spec.horizon;
   const int C = policy.space().cont();
   ws.weights.load(policy);
-  for (int g = 0; g < groups; ++g) {
-    std::fill(ws.disc_grad[g].begin(), ws.disc_grad[g].end(), S(0));
-    std::fill(ws.cont_grad[g].begin(), ws.cont_grad[g].end(), S(0));
-    std::fill(ws.log_std_grad[g].begin(), ws.log_std_grad[g].end(), 0.0);
-  }
   const Vector mean = policy.normalizer.mean, inv_std = policy.normalizer.inv_std();
   std::fill(ws.errors.begin(), ws.errors.end(), nullptr);
+  // Shards are independent through the whole sweep: no thread waits for another until the end.
   pool.run([&](int w) {
     Laps laps(time[w].split);
     Shard<S>& sh = ws.shards[w];
+    const int b0 = sh.first_block, b1 = sh.end_block;
+    std::fill(ws.disc_blocks.begin() + b0 * ws.disc_stride, ws.disc_blocks.begin() + b1 * ws.disc_stride, S(0));
+    std::fill(ws.cont_blocks.begin() + b0 * ws.cont_stride, ws.cont_blocks.begin() + b1 * ws.cont_stride, S(0));
+    std::fill(ws.log_std_blocks.begin() + b0 * C, ws.log_std_blocks.begin() + b1 * C, 0.0);
     std::fill(sh.state_bar.begin(), sh.state_bar.end(), 0.0);
     std::fill(sh.next_bar.begin(), sh.next_bar.end(), 0.0);
-    for (std::int64_t t = T; t-- > 0;) {
-      if (!ws.errors[w]) {
-        try {
-          backward_share(spec, bw, sf_weight, batch, mean, inv_std, ws, sh, t, laps);
-        } catch (...) {
-          ws.errors[w] = std::current_exception();
-        }
-      }
-      pool.barrier();
-      laps.to(&TimeSplit::weight_gradient);
-      const int parity = static_cast<int>(t % 2);
-      for (int g = 0; g < groups; ++g) {
-        const auto [g0, g1] = share<S>(N, groups, g);  // cut at lanes, as RowRun asks
-        for (const NetTask& task : ws.plan.per_worker[w]) {
-          auto& runs = ws.plan.rows_scratch[w];
-          gather_runs(ws, policy, task.net, t, parity, g0, g1, runs);
-          const Mlp& mlp = task.net == 0 ? policy.disc_net() : policy.cont_net();
-          S* grad = (task.net == 0 ? ws.disc_grad : ws.cont_grad)[g].data();
-          mlp.accumulate_gradient(task.task, std::span<const MlpRows<S>>(runs), ws.plan.run_scratch[w], ws.plan.ones.data(),
-                                  ws.plan.zeros.data(), grad);
-          laps.split().policy_flops += 2.0 * double(g1 - g0) * (task.task.o_end - task.task.o_begin) *
-                                       (task.task.k_end - task.task.k_begin);
-        }
-        if (w == 0 && policy.gaussian())
-          for (int i = 0; i < C; ++i)
-            for (std::int64_t b = g0; b < g1; ++b) ws.log_std_grad[g][i] += ws.log_std_part[parity][i * N + b];
-      }
-      laps.to(&TimeSplit::weight_gradient);
+    try {
+      for (std::int64_t t = T; t-- > 0;) backward_share(spec, bw, sf_weight, batch, mean, inv_std, ws, sh, t, laps);
+    } catch (...) {
+      ws.errors[w] = std::current_exception();
     }
   });
   for (auto& e : ws.errors)
     if (e) std::rethrow_exception(e);
   const std::size_t disc_size = policy.disc_net().empty() ? 0 : policy.disc_net().parameter_count();
   const std::size_t cont_size = policy.cont_net().empty() ? 0 : policy.cont_net().parameter_count();
-  for (int g = 0; g < groups; ++g) {
-    std::vector<double>& out = grads[g];
-    for (std::size_t k = 0; k < disc_size; ++k) out[k] += double(ws.disc_grad[g][k]);
-    for (std::size_t k = 0; k < cont_size; ++k) out[disc_size + k] += double(ws.cont_grad[g][k]);
-    for (int i = 0; i < static_cast<int>(policy.log_std().size()); ++i) out[disc_size + cont_size + i] += ws.log_std_grad[g][i];
+  // Group g is blocks [g B / groups, (g + 1) B / groups): the episodes share(N, groups, g).
+  for (int block = 0; block < kGradientBlocks; ++block) {
+    std::vector<double>& out = grads[block * groups / kGradientBlocks];
+    const S* disc = ws.disc_blocks.data() + block * ws.disc_stride;
+    const S* cont = ws.cont_blocks.data() + block * ws.cont_stride;
+    for (std::size_t k = 0; k < disc_size; ++k) out[k] += double(disc[k]);
+    for (std::size_t k = 0; k < cont_size; ++k) out[disc_size + k] += double(cont[k]);
+    for (int i = 0; i < static_cast<int>(policy.log_std().size()); ++i)
+      out[disc_size + cont_size + i] += ws.log_std_blocks[block * C + i];
   }
 }
 

@@ -129,6 +129,21 @@ void Mlp::accumulate_gradient(const GradientTask& task, std::span<const MlpRows<
                      zeros, grad + offsets_[l]);
 }
 
+template <class S>
+void Mlp::accumulate_block_gradient(std::int64_t begin, std::int64_t end, const S* input, std::int64_t ld_input,
+                                    const S* activations, const S* deltas, std::int64_t ld, S* scratch,
+                                    S* grad) const {
+  const std::int64_t rows = end - begin;
+  for (int l = 0; l < layers(); ++l) {
+    const int in = sizes_[l], out = sizes_[l + 1];
+    const S* delta = deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld + begin;
+    const S* x = l == 0 ? input + begin : activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * ld + begin;
+    const std::int64_t ld_rows = padded_rows<S>(out);
+    transpose_panel<S>(rows, out, delta, ld, scratch, ld_rows);
+    block_weight_gradient<S>(rows, in, out, scratch, ld_rows, x, l == 0 ? ld_input : ld, grad + offsets_[l]);
+  }
+}
+
 #define HPO_MLP_INSTANTIATE(S)                                                                                    \
   template class MlpWeights<S>;                                                                                   \
   template void Mlp::forward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, std::int64_t) const; \
@@ -136,7 +151,9 @@ void Mlp::accumulate_gradient(const GradientTask& task, std::span<const MlpRows<
       const;                                                                                                      \
   template std::vector<Mlp::GradientTask> Mlp::gradient_tasks<S>() const;                                         \
   template void Mlp::accumulate_gradient<S>(const GradientTask&, std::span<const MlpRows<S>>,                     \
-                                            std::vector<RowRun<S>>&, const S*, const S*, S*) const;
+                                            std::vector<RowRun<S>>&, const S*, const S*, S*) const;         \
+  template void Mlp::accumulate_block_gradient<S>(std::int64_t, std::int64_t, const S*, std::int64_t, const S*,      \
+                                                  const S*, std::int64_t, S*, S*) const;
 HPO_MLP_INSTANTIATE(float)
 HPO_MLP_INSTANTIATE(double)
 #undef HPO_MLP_INSTANTIATE

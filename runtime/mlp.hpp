@@ -3,6 +3,7 @@
 // networks run in, and forward, backward and weight-gradient passes on the lane kernels of dense.hpp.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -84,6 +85,19 @@ class Mlp {
   template <class S>
   void backward(const MlpWeights<S>& w, std::int64_t rows, const S* activations, std::int64_t ld, S* deltas,
                 S* input_grad, std::int64_t ld_input_grad) const;
+  // grad (the net's gradient in S) += the weight gradient of rows [begin, end) of a backward pass
+  // (its input panel, activations and deltas), each sum over those rows in order: a fixed block of
+  // rows gives the same bits on any thread. begin is a multiple of the lane count; scratch holds
+  // block_scratch_size(end - begin) values.
+  template <class S>
+  void accumulate_block_gradient(std::int64_t begin, std::int64_t end, const S* input, std::int64_t ld_input,
+                                 const S* activations, const S* deltas, std::int64_t ld, S* scratch, S* grad) const;
+  template <class S>
+  std::size_t block_scratch_size(std::int64_t rows) const {
+    int widest = 0;
+    for (int l = 0; l < layers(); ++l) widest = std::max(widest, sizes_[l + 1]);
+    return static_cast<std::size_t>(padded_rows<S>(rows) * padded_rows<S>(widest));
+  }
   // The weight gradient is cut into tasks that own disjoint parameters, so threads can share it
   // without changing any sum.
   struct GradientTask {
