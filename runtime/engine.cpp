@@ -568,9 +568,9 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   laps.to(&TimeSplit::policy_backward);
   env.observe_backward(t, sh.obs_grad, sh.state_bar);
   laps.to(&TimeSplit::simulator);
-  double flops = 0;
-  if (C > 0) flops += 2 * policy.cont_net().product_flops(n);
-  if (D > 0) flops += policy.disc_net().product_flops(n) + policy.disc_net().product_flops(n, bw.cross_term || bw.straight_through);
+  double flops = 0;  // the backward products; the weight gradients' come below
+  if (C > 0) flops += policy.cont_net().product_flops(n);
+  if (D > 0) flops += policy.disc_net().product_flops(n, bw.cross_term || bw.straight_through);
   laps.split().policy_flops += flops;
 
   // This step's weight gradients, block by block, while the step's activations are in cache.
