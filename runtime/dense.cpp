@@ -221,6 +221,16 @@ void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, co
     S* c_tile = c + v0 * L;
     const S* act_tile = act ? act + v0 * L : nullptr;
     for (int j0 = 0; j0 < n; j0 += kGemmColumns) {
+      // The next row of tiles' outputs and stored activations are often cold (a step's activations
+      // come back from memory in the backward sweep): ask for them a row of tiles ahead.
+      if (v0 + kTileVectors < vectors) {
+        const std::int64_t next = (v0 + kTileVectors) * L;
+        for (int j = j0; j < std::min(n, j0 + kGemmColumns); ++j)
+          for (int line = 0; line < kTileVectors * simd::kBytes; line += 64) {
+            __builtin_prefetch(reinterpret_cast<const char*>(c + j * ldc + next) + line, 1);
+            if (act) __builtin_prefetch(reinterpret_cast<const char*>(act + j * ld_act + next) + line, 0);
+          }
+      }
       auto tile = [&]<int MR>() {
         gemm_tile<S, MR>(k, a_tile, lda, b, ldb, n, j0, bias, c_tile, ldc, epilogue, act_tile, ld_act);
       };
