@@ -42,7 +42,7 @@ struct Normalizer {
   double count = 0;
   static constexpr double kClip = 10.0;
   void reset(int size);
-  // Rows are observations. Sums run over rows in order, so the statistics depend only on the batch.
+  // Rows are observations. Sums run over rows in a fixed order, so the statistics depend only on the batch.
   void merge(const Eigen::Ref<const Matrix>& obs);
   // z = clip((obs - mean) / sqrt(var + 1e-8), -kClip, kClip) = (obs - mean) * inv_std; dz/dobs = inv_std
   // where not clipped.
