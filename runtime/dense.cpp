@@ -134,45 +134,88 @@ void transpose_square(simd::Vec<S> (&v)[sizeof...(lane)], std::integer_sequence<
   if constexpr (L >= 2) stage.template operator()<1>();
 }
 
-// One tile of block_weight_gradient: MO vectors of outputs from o0, kGemmColumns inputs from k0
-// (columns past the inputs repeat the last one and are not stored).
-template <class S, int MO>
-void block_gradient_tile(std::int64_t rows, int in, int out, int o0, int k0, const S* delta, std::int64_t ld_delta,
-                         const S* x, std::int64_t ldx, S* g) {
+// One tile of block_weight_gradient: sum over rows r of vec[r, c] * column_j[r] for MV vectors of
+// c from c0 (the sample-major operand's columns) and kGemmColumns columns j from j0 of the
+// column-major operand; added to g[j * stride_j + c * stride_c]. Columns past either operand's
+// width repeat its last one and are not stored.
+template <class S, int MV>
+void block_gradient_tile(std::int64_t rows, int vec_width, int col_width, int c0, int j0, const S* vec,
+                         std::int64_t ld_vec, const S* col, std::int64_t ld_col, S* g, std::int64_t stride_j,
+                         std::int64_t stride_c) {
   using V = simd::Vec<S>;
-  constexpr int L = simd::kLanes<S>, NK = kGemmColumns;
-  V acc[MO][NK];
+  constexpr int L = simd::kLanes<S>, NJ = kGemmColumns;
+  V acc[MV][NJ];
   for (auto& row : acc)
     for (auto& v : row) v = V{};
-  const S* column[NK];
-  for (int j = 0; j < NK; ++j) column[j] = x + std::min(k0 + j, in - 1) * ldx;
+  const S* column[NJ];
+  for (int j = 0; j < NJ; ++j) column[j] = col + std::min(j0 + j, col_width - 1) * ld_col;
   for (std::int64_t r = 0; r < rows; ++r) {
-    V d[MO];
+    V d[MV];
 #pragma GCC unroll 8
-    for (int v = 0; v < MO; ++v) d[v] = simd::load<S>(delta + r * ld_delta + o0 + v * L);
+    for (int v = 0; v < MV; ++v) d[v] = simd::load<S>(vec + r * ld_vec + c0 + v * L);
 #pragma GCC unroll 8
-    for (int j = 0; j < NK; ++j) {
+    for (int j = 0; j < NJ; ++j) {
       const V w = simd::broadcast<S>(column[j][r]);
 #pragma GCC unroll 8
-      for (int v = 0; v < MO; ++v) acc[v][j] += d[v] * w;
+      for (int v = 0; v < MV; ++v) acc[v][j] += d[v] * w;
     }
   }
-  const int columns = std::min(NK, in - k0);
+  const int columns = std::min(NJ, col_width - j0);
   for (int j = 0; j < columns; ++j)
-    for (int v = 0; v < MO; ++v) add_to_outputs<S>(acc[v][j], out - (o0 + v * L), g + (k0 + j) * out + o0 + v * L);
+    for (int v = 0; v < MV; ++v) {
+      const int c = c0 + v * L, count = std::min(L, vec_width - c);
+      S* target = g + (j0 + j) * stride_j + c * stride_c;
+      if (stride_c == 1) {
+        add_to_outputs<S>(acc[v][j], count, target);
+      } else {
+        for (int i = 0; i < count; ++i) target[i * stride_c] += acc[v][j][i];
+      }
+    }
 }
 
-// The bias column of block_weight_gradient: sum over rows of delta, MO vectors of outputs from o0.
-template <class S, int MO>
+// The bias column from sample-major deltas: sum over rows of delta, MV vectors of outputs from o0.
+template <class S, int MV>
 void block_bias_tile(std::int64_t rows, int out, int o0, const S* delta, std::int64_t ld_delta, S* g) {
   using V = simd::Vec<S>;
   constexpr int L = simd::kLanes<S>;
-  V acc[MO];
+  V acc[MV];
   for (auto& v : acc) v = V{};
   for (std::int64_t r = 0; r < rows; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < MO; ++v) acc[v] += simd::load<S>(delta + r * ld_delta + o0 + v * L);
-  for (int v = 0; v < MO; ++v) add_to_outputs<S>(acc[v], out - (o0 + v * L), g + o0 + v * L);
+    for (int v = 0; v < MV; ++v) acc[v] += simd::load<S>(delta + r * ld_delta + o0 + v * L);
+  for (int v = 0; v < MV; ++v) add_to_outputs<S>(acc[v], out - (o0 + v * L), g + o0 + v * L);
+}
+
+// The bias column from column-major deltas: per output, lane sums over whole vectors of rows,
+// then the lanes by halves, then the rows of a last partial vector in order.
+template <class S>
+void column_bias(std::int64_t rows, int out, const S* delta, std::int64_t ld_delta, S* g) {
+  using V = simd::Vec<S>;
+  constexpr int L = simd::kLanes<S>;
+  const std::int64_t whole = rows / L * L;
+  for (int o = 0; o < out; ++o) {
+    const S* d = delta + o * ld_delta;
+    V acc{};
+    for (std::int64_t r = 0; r < whole; r += L) acc += simd::load<S>(d + r);
+    S sum = sum_lanes<S>(acc);
+    for (std::int64_t r = whole; r < rows; ++r) sum += d[r];
+    g[o] += sum;
+  }
+}
+
+// Cuts a sample-major operand `width` columns wide into runs of up to four vectors and calls
+// tiles.operator()<vectors>(first column) for each.
+template <class S, class Tiles>
+void by_vectors(int width, Tiles&& tiles) {
+  constexpr int L = simd::kLanes<S>, MV = 4;
+  for (int c0 = 0; c0 < width; c0 += MV * L) {
+    switch (std::min(MV, (width - c0 + L - 1) / L)) {
+      case 4: tiles.template operator()<4>(c0); break;
+      case 3: tiles.template operator()<3>(c0); break;
+      case 2: tiles.template operator()<2>(c0); break;
+      default: tiles.template operator()<1>(c0); break;
+    }
+  }
 }
 
 }  // namespace
@@ -191,22 +234,21 @@ void transpose_panel(std::int64_t rows, int cols, const S* src, std::int64_t ld_
 }
 
 template <class S>
-void block_weight_gradient(std::int64_t rows, int in, int out, const S* delta, std::int64_t ld_delta, const S* x,
-                           std::int64_t ldx, S* g) {
-  constexpr int L = simd::kLanes<S>, MO = 4;
-  for (int o0 = 0; o0 < out; o0 += MO * L) {
-    const int vectors = std::min(MO, (out - o0 + L - 1) / L);
-    auto tiles = [&]<int M>() {
+void block_weight_gradient(std::int64_t rows, int in, int out, SampleMajor which, const S* delta,
+                           std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g) {
+  S* bias = g + static_cast<std::int64_t>(in) * out;
+  if (which == SampleMajor::Deltas) {
+    by_vectors<S>(out, [&]<int MV>(int o0) {
       for (int k0 = 0; k0 < in; k0 += kGemmColumns)
-        block_gradient_tile<S, M>(rows, in, out, o0, k0, delta, ld_delta, x, ldx, g);
-      block_bias_tile<S, M>(rows, out, o0, delta, ld_delta, g + static_cast<std::int64_t>(in) * out);
-    };
-    switch (vectors) {
-      case 4: tiles.template operator()<4>(); break;
-      case 3: tiles.template operator()<3>(); break;
-      case 2: tiles.template operator()<2>(); break;
-      default: tiles.template operator()<1>(); break;
-    }
+        block_gradient_tile<S, MV>(rows, out, in, o0, k0, delta, ld_delta, x, ldx, g, out, 1);
+      block_bias_tile<S, MV>(rows, out, o0, delta, ld_delta, bias);
+    });
+  } else {
+    by_vectors<S>(in, [&]<int MV>(int k0) {
+      for (int o0 = 0; o0 < out; o0 += kGemmColumns)
+        block_gradient_tile<S, MV>(rows, in, out, k0, o0, x, ldx, delta, ld_delta, g, 1, out);
+    });
+    column_bias<S>(rows, out, delta, ld_delta, bias);
   }
 }
 
@@ -257,7 +299,8 @@ void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_beg
                              std::int64_t, Epilogue, const S*, std::int64_t);                                          \
   template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, int, int, int, int, const S*, const S*, S*); \
   template void transpose_panel<S>(std::int64_t, int, const S*, std::int64_t, S*, std::int64_t);                      \
-  template void block_weight_gradient<S>(std::int64_t, int, int, const S*, std::int64_t, const S*, std::int64_t, S*);
+  template void block_weight_gradient<S>(std::int64_t, int, int, SampleMajor, const S*, std::int64_t, const S*,     \
+                                         std::int64_t, S*);
 HPO_DENSE_INSTANTIATE(float)
 HPO_DENSE_INSTANTIATE(double)
 #undef HPO_DENSE_INSTANTIATE

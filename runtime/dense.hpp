@@ -65,13 +65,20 @@ void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_beg
 template <class S>
 void transpose_panel(std::int64_t rows, int cols, const S* src, std::int64_t ld_src, S* dst, std::int64_t ld_dst);
 
+// Which operand of block_weight_gradient comes sample-major; the other is column-major.
+enum class SampleMajor {
+  Deltas,  // vectors along the outputs: for layers with at least as many outputs as inputs
+  Inputs,  // vectors along the inputs: for layers that narrow, like a network's output layer
+};
+
 // G[o, k] += sum over r = 0, 1, ..., rows - 1 of delta[r, o] x[r, k], for all o < out and k <= in
-// (k = in is the bias, x = 1); delta sample-major as transpose_panel writes it, x column-major, G
-// column-major [out x (in + 1)]. Each sum runs over the rows in order from zero: a block of rows
-// gives the same bits whichever thread handles it and wherever its rows sit.
+// (k = in is the bias, x = 1); the operand `which` sample-major as transpose_panel writes it (its
+// leading dimension a multiple of the lane count), the other column-major; G column-major
+// [out x (in + 1)]. Each sum runs over the rows in a fixed order: a block of rows gives the same
+// bits whichever thread handles it and wherever its rows sit.
 template <class S>
-void block_weight_gradient(std::int64_t rows, int in, int out, const S* delta, std::int64_t ld_delta, const S* x,
-                           std::int64_t ldx, S* g);
+void block_weight_gradient(std::int64_t rows, int in, int out, SampleMajor which, const S* delta,
+                           std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g);
 
 // Weight-gradient tasks cut the outputs and inputs into blocks of this many.
 inline constexpr int kGradientOutputs = 20;

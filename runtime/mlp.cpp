@@ -133,31 +133,22 @@ template <class S>
 void Mlp::accumulate_block_gradient(std::int64_t begin, std::int64_t end, const S* input, std::int64_t ld_input,
                                     const S* activations, const S* deltas, std::int64_t ld, S* scratch,
                                     S* grad) const {
-  const std::int64_t rows = end - begin, padded = padded_rows<S>(rows);
-  S* ones = scratch;
-  S* zeros = scratch + padded;
-  bool constants = false;
+  const std::int64_t rows = end - begin;
   for (int l = 0; l < layers(); ++l) {
     const int in = sizes_[l], out = sizes_[l + 1];
     const S* delta = deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld + begin;
     const S* x = l == 0 ? input + begin : activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * ld + begin;
     const std::int64_t ldx = l == 0 ? ld_input : ld;
-    if (out < kLanes<S>) {
-      // Fewer outputs than lanes would leave most of a sample-major vector idle: sum along the
-      // samples in lanes instead (rows past the block's hold zero deltas, as RowRun asks).
-      if (!constants) {
-        std::fill(ones, ones + padded, S(1));
-        std::fill(zeros, zeros + padded, S(0));
-        constants = true;
-      }
-      const RowRun<S> run{delta, ld, x, ldx, rows};
-      weight_gradient<S>(std::span<const RowRun<S>>(&run, 1), in, out, 0, out, 0, in + 1, ones, zeros,
-                         grad + offsets_[l]);
-      continue;
+    // Vectors run along the wider side, so that few lanes idle.
+    if (out >= in) {
+      const std::int64_t ld_rows = padded_rows<S>(out);
+      transpose_panel<S>(rows, out, delta, ld, scratch, ld_rows);
+      block_weight_gradient<S>(rows, in, out, SampleMajor::Deltas, scratch, ld_rows, x, ldx, grad + offsets_[l]);
+    } else {
+      const std::int64_t ld_rows = padded_rows<S>(in);
+      transpose_panel<S>(rows, in, x, ldx, scratch, ld_rows);
+      block_weight_gradient<S>(rows, in, out, SampleMajor::Inputs, delta, ld, scratch, ld_rows, grad + offsets_[l]);
     }
-    const std::int64_t ld_rows = padded_rows<S>(out);
-    transpose_panel<S>(rows, out, delta, ld, scratch + 2 * padded, ld_rows);
-    block_weight_gradient<S>(rows, in, out, scratch + 2 * padded, ld_rows, x, ldx, grad + offsets_[l]);
   }
 }
 

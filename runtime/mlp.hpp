@@ -95,8 +95,8 @@ class Mlp {
   template <class S>
   std::size_t block_scratch_size(std::int64_t rows) const {
     int widest = 0;
-    for (int l = 0; l < layers(); ++l) widest = std::max(widest, sizes_[l + 1]);
-    return static_cast<std::size_t>(padded_rows<S>(rows) * (padded_rows<S>(widest) + 2));  // and ones, zeros
+    for (int l = 0; l < layers(); ++l) widest = std::max(widest, std::max(sizes_[l], sizes_[l + 1]));
+    return static_cast<std::size_t>(padded_rows<S>(rows) * padded_rows<S>(widest));
   }
   // The weight gradient is cut into tasks that own disjoint parameters, so threads can share it
   // without changing any sum.

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "hpo/train.hpp"
@@ -123,31 +124,40 @@ TEMPLATE_TEST_CASE("transpose_panel turns a column-major panel sample-major, zer
 }
 
 TEST_CASE("a block's weight gradient is the gradient, to the bit the same wherever the block sits", "[kernels]") {
-  const int in = 13, out = 70, rows = 45;  // outputs: four vectors of floats and a partial one
-  const std::int64_t ld = padded_rows<float>(rows + 32), ld_rows = padded_rows<float>(out);
-  auto delta = random_vector<float>(ld * out, 5), x = random_vector<float>(ld * in, 6);
-  // The block's rows at offset `at` of the panels.
-  auto gradient = [&](std::int64_t at) {
-    std::vector<float> moved_delta(ld * out, 0.0f), moved_x(ld * in, 0.0f);
+  // Outputs and inputs past a multiple of the lanes; both operands in turn sample-major.
+  for (auto [in, out, which] : {std::tuple{13, 70, SampleMajor::Deltas}, std::tuple{70, 5, SampleMajor::Inputs}}) {
+    const int rows = 45;
+    const std::int64_t ld = padded_rows<float>(rows + 32);
+    auto delta = random_vector<float>(ld * out, 5), x = random_vector<float>(ld * in, 6);
+    // The block's rows at offset `at` of the panels, zeros elsewhere.
+    auto gradient = [&](std::int64_t at) {
+      std::vector<float> moved_delta(ld * out, 0.0f), moved_x(ld * in, 0.0f);
+      for (int o = 0; o < out; ++o)
+        for (int r = 0; r < rows; ++r) moved_delta[o * ld + at + r] = delta[o * ld + r];
+      for (int k = 0; k < in; ++k)
+        for (int r = 0; r < rows; ++r) moved_x[k * ld + at + r] = x[k * ld + r];
+      const bool deltas = which == SampleMajor::Deltas;
+      const int width = deltas ? out : in;
+      const std::int64_t ld_rows = padded_rows<float>(width);
+      std::vector<float> rows_first(padded_rows<float>(rows) * ld_rows);
+      transpose_panel<float>(rows, width, (deltas ? moved_delta : moved_x).data() + at, ld, rows_first.data(), ld_rows);
+      std::vector<float> g(std::size_t(out) * (in + 1), 0.5f);
+      if (deltas)
+        block_weight_gradient<float>(rows, in, out, which, rows_first.data(), ld_rows, moved_x.data() + at, ld, g.data());
+      else
+        block_weight_gradient<float>(rows, in, out, which, moved_delta.data() + at, ld, rows_first.data(), ld_rows, g.data());
+      return g;
+    };
+    const auto at_zero = gradient(0);
+    CHECK(gradient(16) == at_zero);
+    CHECK(gradient(32) == at_zero);
     for (int o = 0; o < out; ++o)
-      for (int r = 0; r < rows; ++r) moved_delta[o * ld + at + r] = delta[o * ld + r];
-    for (int k = 0; k < in; ++k)
-      for (int r = 0; r < rows; ++r) moved_x[k * ld + at + r] = x[k * ld + r];
-    std::vector<float> rows_first(padded_rows<float>(rows) * ld_rows);
-    transpose_panel<float>(rows, out, moved_delta.data() + at, ld, rows_first.data(), ld_rows);
-    std::vector<float> g(std::size_t(out) * (in + 1), 0.5f);
-    block_weight_gradient<float>(rows, in, out, rows_first.data(), ld_rows, moved_x.data() + at, ld, g.data());
-    return g;
-  };
-  const auto at_zero = gradient(0);
-  CHECK(gradient(16) == at_zero);
-  CHECK(gradient(32) == at_zero);
-  for (int o = 0; o < out; ++o)
-    for (int k = 0; k <= in; ++k) {
-      double sum = 0.5;
-      for (int r = 0; r < rows; ++r) sum += double(delta[o * ld + r]) * (k == in ? 1.0 : double(x[k * ld + r]));
-      CHECK(at_zero[k * out + o] == Approx(sum).margin(2e-5));
-    }
+      for (int k = 0; k <= in; ++k) {
+        double sum = 0.5;
+        for (int r = 0; r < rows; ++r) sum += double(delta[o * ld + r]) * (k == in ? 1.0 : double(x[k * ld + r]));
+        CHECK(at_zero[k * out + o] == Approx(sum).margin(2e-5));
+      }
+  }
 }
 
 TEST_CASE("vectorized exp, log and tanh stay within a few ulps of libm", "[kernels]") {
