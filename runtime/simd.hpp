@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <Eigen/Core>
+
 namespace hpo::runtime::simd {
 
 #if defined(__AVX512F__)
@@ -148,10 +150,21 @@ inline Vec<S> log(Vec<S> x) {
   }
 }
 
-// tanh(a) = 1 - 2 / (e^(2a) + 1): exact to a few ulps of 1 in absolute terms, saturates cleanly.
+// tanh. Float: Eigen's rational approximation (a quarter faster than going through exp, within
+// 3e-7 of tanh), when Eigen's packet is this vector. Otherwise 1 - 2 / (e^(2a) + 1): exact to a
+// few ulps of 1 in absolute terms. Both saturate cleanly.
 template <class S>
 inline Vec<S> tanh(Vec<S> a) {
-  return S(1) - S(2) / (exp<S>(a + a) + S(1));
+  using Packet = typename Eigen::internal::packet_traits<S>::type;
+  if constexpr (sizeof(S) == 4 && sizeof(Packet) == sizeof(Vec<S>)) {
+    Packet p;
+    std::memcpy(&p, &a, sizeof p);
+    p = Eigen::internal::ptanh(p);
+    std::memcpy(&a, &p, sizeof a);
+    return a;
+  } else {
+    return S(1) - S(2) / (exp<S>(a + a) + S(1));
+  }
 }
 
 }  // namespace hpo::runtime::simd
