@@ -163,10 +163,9 @@ struct Trainer::Impl {
   // Cost-to-go G_t = c_t + discount G_{t+1}, [horizon x episodes].
   Matrix costs_to_go(const Batch& batch) const {
     Matrix g(horizon, batch.episodes);
-    Eigen::RowVectorXd next = Eigen::RowVectorXd::Zero(batch.episodes);
-    for (std::int64_t t = horizon; t-- > 0;) {
-      next = batch.cost.row(t) + discount * next;
-      g.row(t) = next;
+    for (Eigen::Index b = 0; b < batch.episodes; ++b) {  // an episode's column is contiguous
+      double next = 0;
+      for (std::int64_t t = horizon; t-- > 0;) g(t, b) = next = batch.cost(t, b) + discount * next;
     }
     return g;
   }
@@ -242,8 +241,10 @@ struct Trainer::Impl {
 
   // sf weights = discount^t (G_t - b_t) * scale.
   Matrix sf_weights(const Matrix& g, const Matrix& b, double scale) const {
+    Eigen::VectorXd powers(horizon);
+    for (std::int64_t t = 0; t < horizon; ++t) powers[t] = std::pow(discount, double(t));
     Matrix w = (g - b) * scale;
-    for (std::int64_t t = 0; t < horizon; ++t) w.row(t) *= std::pow(discount, double(t));
+    w.array().colwise() *= powers.array();  // column by column: rows of a column-major matrix are strided
     return w;
   }
 
