@@ -55,10 +55,6 @@ void gemm_tile(int k, const S* a, std::int64_t lda, const S* b, std::int64_t ldb
   }
 }
 
-// Accumulators of kGradientTile outputs x kGradientTile inputs, each a vector of partial sums over
-// samples (lane l takes the samples l, l + lanes, ...), summed across lanes at the end.
-constexpr int kGradientTile = simd::kRegisters >= 32 ? 5 : 3;
-
 // The lanes' sum by halves (lane i plus lane i + half, ...): a fixed order, in log2(lanes) vector adds.
 template <class S>
 S sum_lanes(simd::Vec<S> v) {
@@ -77,38 +73,6 @@ void add_to_outputs(simd::Vec<S> v, int count, S* g) {
     return;
   }
   for (int i = 0; i < count; ++i) g[i] += v[i];
-}
-
-template <class S>
-void gradient_tile(std::span<const RowRun<S>> runs, int in, int out, int o0, int o_end, int k0, int k_end,
-                   const S* ones, const S* zeros, S* g) {
-  using V = simd::Vec<S>;
-  constexpr int L = simd::kLanes<S>, P = kGradientTile, Q = kGradientTile;
-  V acc[P][Q];
-  for (auto& row : acc)
-    for (auto& v : row) v = V{};
-  for (const RowRun<S>& run : runs) {
-    const S* delta[P];
-    const S* column[Q];
-    for (int p = 0; p < P; ++p) delta[p] = o0 + p < o_end ? run.delta + (o0 + p) * run.ld_delta : zeros;
-    for (int q = 0; q < Q; ++q) {
-      const int k = k0 + q;
-      column[q] = k < in && k < k_end ? run.x + k * run.ldx : (k == in ? ones : zeros);
-    }
-    for (std::int64_t r = 0; r < run.rows; r += L) {
-      V d[P];
-#pragma GCC unroll 8
-      for (int p = 0; p < P; ++p) d[p] = simd::load<S>(delta[p] + r);
-#pragma GCC unroll 8
-      for (int q = 0; q < Q; ++q) {
-        const V x = simd::load<S>(column[q] + r);
-#pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) acc[p][q] += d[p] * x;
-      }
-    }
-  }
-  for (int q = 0; q < Q && k0 + q < k_end; ++q)
-    for (int p = 0; p < P && o0 + p < o_end; ++p) g[static_cast<std::int64_t>(k0 + q) * out + o0 + p] += sum_lanes<S>(acc[p][q]);
 }
 
 // A square of lanes x lanes values held as one vector per row, transposed in registers: at each
@@ -286,18 +250,9 @@ void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, co
   }
 }
 
-template <class S>
-void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_begin, int o_end, int k_begin, int k_end,
-                     const S* ones, const S* zeros, S* g) {
-  for (int o0 = o_begin; o0 < o_end; o0 += kGradientTile)
-    for (int k0 = k_begin; k0 < k_end; k0 += kGradientTile)
-      gradient_tile<S>(runs, in, out, o0, o_end, k0, k_end, ones, zeros, g);
-}
-
 #define HPO_DENSE_INSTANTIATE(S)                                                                                      \
   template void lane_gemm<S>(std::int64_t, int, int, const S*, std::int64_t, const S*, std::int64_t, const S*, S*,  \
                              std::int64_t, Epilogue, const S*, std::int64_t);                                          \
-  template void weight_gradient<S>(std::span<const RowRun<S>>, int, int, int, int, int, int, const S*, const S*, S*); \
   template void transpose_panel<S>(std::int64_t, int, const S*, std::int64_t, S*, std::int64_t);                      \
   template void block_weight_gradient<S>(std::int64_t, int, int, SampleMajor, const S*, std::int64_t, const S*,     \
                                          std::int64_t, S*);

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
 
 #include "runtime/simd.hpp"
 
@@ -39,26 +38,6 @@ void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, co
                const S* bias, S* c, std::int64_t ldc, Epilogue epilogue, const S* act = nullptr,
                std::int64_t ld_act = 0);
 
-// A run of samples for a weight gradient: the layer's output gradients and its input, both
-// column-major. Runs must start at multiples of the lane count in the order of all samples, and
-// rows past `rows` up to the next multiple must hold zero output gradients: then a sample always
-// lands in the same lane of the same partial sum, however the samples are cut into runs.
-template <class S>
-struct RowRun {
-  const S* delta;
-  std::int64_t ld_delta;
-  const S* x;
-  std::int64_t ldx;
-  std::int64_t rows;
-};
-
-// G[o, k] += sum over the runs' samples of delta[r, o] x[r, k], for o in [o_begin, o_end) and
-// k in [k_begin, k_end); k = in is the bias (x = 1). G is column-major [out x (in + 1)]: a layer's
-// weights followed by its bias. ones and zeros hold at least as many entries as a run's padded rows.
-template <class S>
-void weight_gradient(std::span<const RowRun<S>> runs, int in, int out, int o_begin, int o_end, int k_begin, int k_end,
-                     const S* ones, const S* zeros, S* g);
-
 // Rows [0, padded_rows(rows)) of a column-major panel (samples contiguous) copied sample-major:
 // dst[r * ld_dst + c] = src[c * ld_src + r] for c < cols, zero for c in [cols, ld_dst); ld_dst is
 // a multiple of the lane count at least cols. Whole lane groups are moved in registers.
@@ -79,9 +58,5 @@ enum class SampleMajor {
 template <class S>
 void block_weight_gradient(std::int64_t rows, int in, int out, SampleMajor which, const S* delta,
                            std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g);
-
-// Weight-gradient tasks cut the outputs and inputs into blocks of this many.
-inline constexpr int kGradientOutputs = 20;
-inline constexpr int kGradientInputs = 30;
 
 }  // namespace hpo::runtime

@@ -91,6 +91,19 @@ std::int64_t panel_rows(std::int64_t n) {
 // size alone: a thread owns whole blocks, so no sum depends on the number of threads.
 constexpr int kGradientBlocks = 8;
 
+// Worker w's share of n samples in whole gradient blocks: [begin, end) and its blocks.
+template <class S>
+struct BlockShare {
+  std::int64_t begin, end;
+  int first_block, end_block;
+};
+template <class S>
+BlockShare<S> block_share(std::int64_t n, int workers, int w) {
+  const int b0 = w * kGradientBlocks / workers, b1 = (w + 1) * kGradientBlocks / workers;
+  const std::int64_t begin = share<S>(n, kGradientBlocks, b0).first;
+  return {begin, b1 > b0 ? share<S>(n, kGradientBlocks, b1 - 1).second : begin, b0, b1};
+}
+
 // Per component, log-softmax over its logit columns, for rows [0, rows) (padded); with prob, the
 // probabilities too.
 template <class S>
@@ -162,49 +175,6 @@ struct Shard {
   std::vector<std::int32_t> replay_disc;
 };
 
-// A weight-gradient task: which net, which parameters.
-struct NetTask {
-  int net;  // 0 discrete, 1 continuous, 2 value
-  Mlp::GradientTask task;
-};
-
-template <class S>
-struct GradientPlan {
-  std::vector<std::vector<NetTask>> per_worker;
-  std::vector<std::vector<RowRun<S>>> run_scratch;
-  std::vector<std::vector<MlpRows<S>>> rows_scratch;
-  Buffer<S> ones, zeros;
-
-  // Tasks of the given nets spread over the workers by size, largest first: the same plan for the
-  // same nets, and the sums do not depend on it anyway.
-  void build(const std::vector<const Mlp*>& nets, int workers, std::int64_t max_rows) {
-    std::vector<NetTask> all;
-    for (int i = 0; i < static_cast<int>(nets.size()); ++i)
-      if (nets[i] && !nets[i]->empty())
-        for (const auto& t : nets[i]->template gradient_tasks<S>()) all.push_back({i, t});
-    auto cost = [](const NetTask& t) {
-      return std::int64_t(t.task.o_end - t.task.o_begin) * (t.task.k_end - t.task.k_begin);
-    };
-    std::stable_sort(all.begin(), all.end(), [&](const NetTask& a, const NetTask& b) { return cost(a) > cost(b); });
-    per_worker.assign(workers, {});
-    std::vector<std::int64_t> load(workers, 0);
-    for (const auto& t : all) {
-      const int w = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-      per_worker[w].push_back(t);
-      load[w] += cost(t);
-    }
-    run_scratch.assign(workers, {});
-    rows_scratch.assign(workers, {});
-    for (int w = 0; w < workers; ++w) {
-      run_scratch[w].reserve(64);
-      rows_scratch[w].reserve(64);
-    }
-    ensure(ones, static_cast<std::size_t>(max_rows));
-    std::fill(ones.begin(), ones.end(), S(1));
-    ensure(zeros, static_cast<std::size_t>(max_rows));
-  }
-};
-
 // What a rollout of one shape needs: the shards and, when recorded, the backward's buffers.
 template <class S>
 struct Workspace {
@@ -246,12 +216,11 @@ struct Workspace {
     }
     for (int w = 0; w < workers; ++w) {
       Shard<S>& sh = shards[w];
-      sh.first_block = w * kGradientBlocks / workers;
-      sh.end_block = (w + 1) * kGradientBlocks / workers;
-      const std::int64_t begin = share<S>(n, kGradientBlocks, sh.first_block).first;
-      const std::int64_t end = sh.end_block > sh.first_block ? share<S>(n, kGradientBlocks, sh.end_block - 1).second : begin;
+      const BlockShare<S> part = block_share<S>(n, workers, w);
+      const std::int64_t begin = part.begin;
+      sh.first_block = part.first_block, sh.end_block = part.end_block;
       sh.first = begin;
-      sh.size = end - begin;
+      sh.size = part.end - begin;
       sh.ld = panel_rows<S>(sh.size);
       if (sh.size == 0) continue;
       // The idle samples draw from the next shard's streams, harmlessly: their results are never read.
@@ -678,17 +647,16 @@ void trajectory_gradient_impl(ThreadPool& pool, std::vector<WorkerTime>& time, W
 template <class S>
 struct SurrogateShard {
   std::int64_t first = 0, size = 0, ld = 0;
+  int first_block = 0, end_block = 0;
   Buffer<S> input, value_input, disc_acts, cont_acts, value_acts, disc_deltas, cont_deltas, value_deltas, logp;
+  Buffer<S> gradient_scratch;
 };
 
 template <class S>
 struct SurrogateWorkspace {
   std::vector<SurrogateShard<S>> shards;
   Weights<S> weights;
-  GradientPlan<S> plan;
-  std::vector<const Mlp*> plan_nets;
-  std::int64_t plan_rows = 0;
-  Buffer<S> grad[3];
+  Buffer<S> blocks[3];  // per net, per gradient block (as the trajectory's), its gradient in S
   // Per row of the minibatch: d loss/d log pi, the stats' terms and d loss/d log_std per component.
   std::vector<double> logp_grad, kl, clip, entropy, value_loss, log_std_part;
   std::vector<std::exception_ptr> errors;
@@ -720,12 +688,16 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
   ws.weights.load(policy);
   // Buffers grow to the largest minibatch and stay.
   ws.shards.resize(workers);
-  std::int64_t max_ld = kLanes<S>;
+  std::int64_t max_block = kLanes<S>;
+  for (int b = 0; b < kGradientBlocks; ++b) {
+    auto [begin, end] = share<S>(R, kGradientBlocks, b);
+    max_block = std::max(max_block, end - begin);
+  }
   for (int w = 0; w < workers; ++w) {
     auto& sh = ws.shards[w];
-    auto [begin, end] = share<S>(R, workers, w);
-    sh.first = begin, sh.size = end - begin, sh.ld = panel_rows<S>(sh.size);
-    max_ld = std::max(max_ld, sh.ld);
+    const BlockShare<S> part = block_share<S>(R, workers, w);
+    sh.first = part.begin, sh.size = part.end - part.begin, sh.ld = panel_rows<S>(sh.size);
+    sh.first_block = part.first_block, sh.end_block = part.end_block;
     const std::size_t ld = static_cast<std::size_t>(sh.ld);
     ensure(sh.input, ld * (O + L));
     ensure(sh.value_input, ld * (O + 1));
@@ -738,17 +710,14 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     net_buffers(nets[0], sh.disc_acts, sh.disc_deltas);
     net_buffers(nets[1], sh.cont_acts, sh.cont_deltas);
     net_buffers(nets[2], sh.value_acts, sh.value_deltas);
+    for (const Mlp* net : nets)
+      if (net) ensure(sh.gradient_scratch, net->block_scratch_size<S>(max_block));
   }
-  std::vector<const Mlp*> wanted(nets, nets + 3);
-  if (wanted != ws.plan_nets || max_ld > ws.plan_rows || static_cast<int>(ws.plan.per_worker.size()) != workers) {
-    ws.plan.build(wanted, workers, max_ld);
-    ws.plan_nets = wanted;
-    ws.plan_rows = max_ld;
-  }
+  std::size_t stride[3] = {0, 0, 0};  // between blocks: whole vectors, so blocks share no cache line
   for (int i = 0; i < 3; ++i)
     if (nets[i]) {
-      ensure(ws.grad[i], nets[i]->parameter_count());
-      std::fill(ws.grad[i].begin(), ws.grad[i].begin() + nets[i]->parameter_count(), S(0));
+      stride[i] = static_cast<std::size_t>(padded_rows<S>(static_cast<std::int64_t>(nets[i]->parameter_count())));
+      ensure(ws.blocks[i], kGradientBlocks * stride[i]);
     }
   for (auto* v : {&ws.logp_grad, &ws.kl, &ws.clip, &ws.entropy, &ws.value_loss}) ensure(*v, static_cast<std::size_t>(R));
   ensure(ws.log_std_part, static_cast<std::size_t>(R * std::max(C, 1)));
@@ -867,33 +836,33 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     }
   };
 
+  // Each worker's rows are whole gradient blocks: it sums their gradients itself, no waiting.
   pool.run([&](int w) {
     Laps laps(time[w].split);
+    SurrogateShard<S>& sh = ws.shards[w];
     try {
-      forward_backward(ws.shards[w]);
+      forward_backward(sh);
       double flops = 0;
       for (const Mlp* net : nets)
-        if (net) flops += net->product_flops(ws.shards[w].size) + net->product_flops(ws.shards[w].size, false);
+        if (net) flops += net->product_flops(sh.size) + net->product_flops(sh.size, false);
       laps.split().policy_flops += flops;
+      laps.to(&TimeSplit::policy_backward);
+      for (int i = 0; i < 3; ++i) {
+        if (!nets[i]) continue;
+        const S* input = i == 2 ? sh.value_input.data() : sh.input.data();
+        const S* acts = (i == 0 ? sh.disc_acts : i == 1 ? sh.cont_acts : sh.value_acts).data();
+        const S* deltas = (i == 0 ? sh.disc_deltas : i == 1 ? sh.cont_deltas : sh.value_deltas).data();
+        for (int block = sh.first_block; block < sh.end_block; ++block) {
+          S* grad = ws.blocks[i].data() + block * stride[i];
+          std::fill(grad, grad + nets[i]->parameter_count(), S(0));
+          const auto [begin, end] = share<S>(R, kGradientBlocks, block);
+          nets[i]->accumulate_block_gradient(begin - sh.first, end - sh.first, input, sh.ld, acts, deltas, sh.ld,
+                                             sh.gradient_scratch.data(), grad);
+        }
+        laps.split().policy_flops += nets[i]->product_flops(sh.size);
+      }
     } catch (...) {
       ws.errors[w] = std::current_exception();
-    }
-    laps.to(&TimeSplit::policy_backward);
-    pool.barrier();
-    for (const NetTask& task : ws.plan.per_worker[w]) {
-      auto& runs = ws.plan.rows_scratch[w];
-      runs.clear();
-      for (const auto& sh : ws.shards) {
-        if (sh.size == 0) continue;
-        const S* input = task.net == 2 ? sh.value_input.data() : sh.input.data();
-        const S* acts = (task.net == 0 ? sh.disc_acts : task.net == 1 ? sh.cont_acts : sh.value_acts).data();
-        const S* deltas = (task.net == 0 ? sh.disc_deltas : task.net == 1 ? sh.cont_deltas : sh.value_deltas).data();
-        runs.push_back({input, sh.ld, acts, deltas, sh.ld, sh.size});
-      }
-      nets[task.net]->accumulate_gradient(task.task, std::span<const MlpRows<S>>(runs), ws.plan.run_scratch[w],
-                                          ws.plan.ones.data(), ws.plan.zeros.data(), ws.grad[task.net].data());
-      laps.split().policy_flops +=
-          2.0 * double(R) * (task.task.o_end - task.task.o_begin) * (task.task.k_end - task.task.k_begin);
     }
     laps.to(&TimeSplit::weight_gradient);
   });
@@ -905,12 +874,17 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     stats.entropy += ws.entropy[r];
     if (spec.value) stats.value_loss += ws.value_loss[r];
   }
+  // The blocks in order, into each net's place in the gradients.
+  auto add_blocks = [&](int i, double* out) {
+    for (int block = 0; block < kGradientBlocks; ++block) {
+      const S* grad = ws.blocks[i].data() + block * stride[i];
+      for (std::size_t k = 0; k < nets[i]->parameter_count(); ++k) out[k] += double(grad[k]);
+    }
+  };
   const std::size_t disc_size = policy.disc_net().empty() ? 0 : policy.disc_net().parameter_count();
-  if (nets[0])
-    for (std::size_t k = 0; k < disc_size; ++k) policy_grad[k] += double(ws.grad[0][k]);
+  if (nets[0]) add_blocks(0, policy_grad.data());
   if (nets[1]) {
-    const std::size_t cont_size = policy.cont_net().parameter_count();
-    for (std::size_t k = 0; k < cont_size; ++k) policy_grad[disc_size + k] += double(ws.grad[1][k]);
+    add_blocks(1, policy_grad.data() + disc_size);
     auto log_std_grad = policy.log_std_grad(policy_grad);
     for (int i = 0; i < C; ++i) {
       double sum = 0;
@@ -918,8 +892,7 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
       log_std_grad[i] += sum - spec.entropy_coef;
     }
   }
-  if (nets[2])
-    for (std::size_t k = 0; k < policy.value_net().parameter_count(); ++k) value_grad[k] += double(ws.grad[2][k]);
+  if (nets[2]) add_blocks(2, value_grad.data());
   return stats;
 }
 

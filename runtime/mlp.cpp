@@ -104,32 +104,6 @@ void Mlp::backward(const MlpWeights<S>& w, std::int64_t rows, const S* activatio
 }
 
 template <class S>
-std::vector<Mlp::GradientTask> Mlp::gradient_tasks() const {
-  std::vector<GradientTask> tasks;
-  for (int l = 0; l < layers(); ++l) {
-    const int out = sizes_[l + 1], columns = sizes_[l] + 1;  // the inputs and the bias
-    for (int o = 0; o < out; o += kGradientOutputs)
-      for (int k = 0; k < columns; k += kGradientInputs)
-        tasks.push_back({l, o, std::min(out, o + kGradientOutputs), k, std::min(columns, k + kGradientInputs)});
-  }
-  return tasks;
-}
-
-template <class S>
-void Mlp::accumulate_gradient(const GradientTask& task, std::span<const MlpRows<S>> runs,
-                              std::vector<RowRun<S>>& scratch, const S* ones, const S* zeros, S* grad) const {
-  const int l = task.layer;
-  scratch.clear();  // keeps its capacity: no allocation once it has held as many runs
-  for (const MlpRows<S>& run : runs) {
-    const S* x = l == 0 ? run.input : run.activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * run.ld;
-    scratch.push_back({run.deltas + static_cast<std::int64_t>(activation_offsets_[l]) * run.ld, run.ld, x,
-                       l == 0 ? run.ld_input : run.ld, run.rows});
-  }
-  weight_gradient<S>(scratch, sizes_[l], sizes_[l + 1], task.o_begin, task.o_end, task.k_begin, task.k_end, ones,
-                     zeros, grad + offsets_[l]);
-}
-
-template <class S>
 void Mlp::accumulate_block_gradient(std::int64_t begin, std::int64_t end, const S* input, std::int64_t ld_input,
                                     const S* activations, const S* deltas, std::int64_t ld, S* scratch,
                                     S* grad) const {
@@ -157,9 +131,6 @@ void Mlp::accumulate_block_gradient(std::int64_t begin, std::int64_t end, const 
   template void Mlp::forward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, std::int64_t) const; \
   template void Mlp::backward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, S*, std::int64_t)   \
       const;                                                                                                      \
-  template std::vector<Mlp::GradientTask> Mlp::gradient_tasks<S>() const;                                         \
-  template void Mlp::accumulate_gradient<S>(const GradientTask&, std::span<const MlpRows<S>>,                     \
-                                            std::vector<RowRun<S>>&, const S*, const S*, S*) const;         \
   template void Mlp::accumulate_block_gradient<S>(std::int64_t, std::int64_t, const S*, std::int64_t, const S*,      \
                                                   const S*, std::int64_t, S*, S*) const;
 HPO_MLP_INSTANTIATE(float)

@@ -28,18 +28,6 @@ class MlpWeights {
   std::vector<std::size_t> forward_, backward_, bias_;
 };
 
-// Where one run of samples keeps what a weight gradient reads: the input panel, and the forward
-// pass's activation block and the backward pass's deltas (same layout, same leading dimension).
-template <class S>
-struct MlpRows {
-  const S* input;
-  std::int64_t ld_input;
-  const S* activations;
-  const S* deltas;
-  std::int64_t ld;
-  std::int64_t rows;
-};
-
 class Mlp {
  public:
   Mlp() = default;
@@ -98,18 +86,6 @@ class Mlp {
     for (int l = 0; l < layers(); ++l) widest = std::max(widest, std::max(sizes_[l], sizes_[l + 1]));
     return static_cast<std::size_t>(padded_rows<S>(rows) * padded_rows<S>(widest));
   }
-  // The weight gradient is cut into tasks that own disjoint parameters, so threads can share it
-  // without changing any sum.
-  struct GradientTask {
-    int layer, o_begin, o_end, k_begin, k_end;
-  };
-  template <class S>
-  std::vector<GradientTask> gradient_tasks() const;
-  // grad (the net's gradient in S) += the task's part of sum over runs of delta^T [x, 1] (see RowRun).
-  template <class S>
-  void accumulate_gradient(const GradientTask& task, std::span<const MlpRows<S>> runs, std::vector<RowRun<S>>& scratch,
-                           const S* ones, const S* zeros, S* grad) const;
-
  private:
   std::vector<int> sizes_;
   std::vector<std::size_t> offsets_;   // per layer, where its weights start (bias follows)

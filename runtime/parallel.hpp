@@ -42,7 +42,8 @@ inline void parallel_for(std::size_t count, int threads, const std::function<voi
 }
 
 // Waits until `done()` holds: spins first (a thread that another one wakes through the kernel loses
-// tens of microseconds, and training synchronizes every step), then yields its core.
+// tens of microseconds, and training hands work to the pool several times an iteration), then
+// yields its core.
 template <class Done>
 void spin_until(Done done) {
   for (int spins = 0; !done(); ++spins) {
@@ -58,8 +59,6 @@ void spin_until(Done done) {
 
 // Threads started once and kept: run(job) calls job(w) on every worker w in [0, size()) (the
 // caller is worker 0) and returns when all are done, rethrowing the lowest worker's exception.
-// A job may synchronize its workers with barrier(); it must then reach it equally often on every
-// worker, errors included (catch inside the job), or the others wait forever.
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) : size_(std::max(threads, 1)), errors_(size_) {
@@ -98,17 +97,6 @@ class ThreadPool {
       }
   }
 
-  // Waits for every worker of the current job (a sense-reversing barrier).
-  void barrier() {
-    const std::uint64_t round = round_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
-      arrived_.store(0, std::memory_order_relaxed);
-      round_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    spin_until([&] { return round_.load(std::memory_order_acquire) != round; });
-  }
-
  private:
   void execute(int w) {
     try {
@@ -143,8 +131,8 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   const std::function<void(int)>* job_ = nullptr;
-  std::atomic<int> pending_{0}, arrived_{0};
-  std::atomic<std::uint64_t> generation_{0}, round_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<std::uint64_t> generation_{0};
   bool stop_ = false;
 };
 

@@ -81,34 +81,6 @@ TEST_CASE("a sample's outputs do not depend on the other samples of its block or
     for (int r = 0; r < count; ++r) REQUIRE(alone[j * ld_part + r] == whole[j * ld + first + r]);
 }
 
-TEST_CASE("a weight gradient is the same to the bit however its samples are cut into runs", "[kernels]") {
-  const int in = 11, out = 9, rows = 96;  // six vectors of floats: runs cut at lane multiples
-  const std::int64_t ld = rows;
-  auto delta = random_vector<float>(ld * out, 7), x = random_vector<float>(ld * in, 8);
-  std::vector<float> ones(ld, 1.0f), zeros(ld, 0.0f);
-  auto gradient = [&](std::vector<std::int64_t> cuts) {
-    std::vector<RowRun<float>> runs;
-    for (std::size_t i = 0; i + 1 < cuts.size(); ++i)
-      runs.push_back({delta.data() + cuts[i], ld, x.data() + cuts[i], ld, cuts[i + 1] - cuts[i]});
-    std::vector<float> g(std::size_t(out) * (in + 1), 0.0f);
-    // Tasks split differently too: outputs and inputs in two parts each.
-    for (auto [o0, o1] : {std::pair{0, 4}, std::pair{4, out}})
-      for (auto [k0, k1] : {std::pair{0, 5}, std::pair{5, in + 1}})
-        weight_gradient<float>(runs, in, out, o0, o1, k0, k1, ones.data(), zeros.data(), g.data());
-    return g;
-  };
-  const auto one_run = gradient({0, rows});
-  CHECK(gradient({0, 16, 48, rows}) == one_run);
-  CHECK(gradient({0, 80, rows}) == one_run);
-  // And it is the gradient: sum_r delta[r, o] x[r, k], with the bias as x = 1.
-  for (int o = 0; o < out; ++o)
-    for (int k = 0; k <= in; ++k) {
-      double sum = 0;
-      for (int r = 0; r < rows; ++r) sum += double(delta[o * ld + r]) * (k == in ? 1.0 : double(x[k * ld + r]));
-      CHECK(one_run[k * out + o] == Approx(sum).margin(1e-5));
-    }
-}
-
 TEMPLATE_TEST_CASE("transpose_panel turns a column-major panel sample-major, zero-padding the columns", "[kernels]",
                    float, double) {
   using S = TestType;
