@@ -116,12 +116,16 @@ void log_softmax(const ActionSpace& space, std::int64_t rows, const S* logits, s
       V top = simd::load<S>(logits + column * ld + r);
       for (int k = 1; k < count; ++k) top = simd::max<S>(top, simd::load<S>(logits + (column + k) * ld + r));
       V sum{};
-      for (int k = 0; k < count; ++k) sum += simd::exp<S>(simd::load<S>(logits + (column + k) * ld + r) - top);
-      const V log_sum = simd::log<S>(sum);
+      for (int k = 0; k < count; ++k) {
+        const V e = simd::exp<S>(simd::load<S>(logits + (column + k) * ld + r) - top);
+        if (prob) simd::store<S>(prob + (column + k) * ld + r, e);  // normalized below
+        sum += e;
+      }
+      const V log_sum = simd::log<S>(sum), inv_sum = S(1) / sum;
       for (int k = 0; k < count; ++k) {
         const simd::Vec<S> lp = (simd::load<S>(logits + (column + k) * ld + r) - top) - log_sum;
         simd::store<S>(out + (column + k) * ld + r, lp);
-        if (prob) simd::store<S>(prob + (column + k) * ld + r, simd::exp<S>(lp));
+        if (prob) simd::store<S>(prob + (column + k) * ld + r, simd::load<S>(prob + (column + k) * ld + r) * inv_sum);
       }
       column += count;
     }
@@ -643,7 +647,13 @@ void trajectory_gradient_impl(ThreadPool& pool, std::vector<WorkerTime>& time, W
   }
 }
 
-// The score-function surrogate's buffers: one share of a minibatch's rows per worker.
+// The surrogate's rows are taken a chunk at a time, forward, backward and weight gradients, so
+// that a chunk's activations and deltas stay in the core's cache (a chunk of 256 rows of the 64,64
+// networks takes about half a megabyte).
+constexpr std::int64_t kSurrogateChunk = 256;
+
+// The score-function surrogate's buffers: one worker's whole gradient blocks of a minibatch's
+// rows, and the chunk of them at hand (first, size).
 template <class S>
 struct SurrogateShard {
   std::int64_t first = 0, size = 0, ld = 0;
@@ -669,7 +679,7 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
                               std::span<double> policy_grad, std::span<double> value_grad) {
   const ActionSpace& space = policy.space();
   const int O = space.obs, D = space.disc(), C = space.cont(), L = space.logits();
-  const std::int64_t R = static_cast<std::int64_t>(rows.size()), N = samples.rows();
+  const std::int64_t R = static_cast<std::int64_t>(rows.size());
   const int workers = pool.size();
   SurrogateStats stats;
   if (R == 0) return stats;
@@ -696,12 +706,12 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
   for (int w = 0; w < workers; ++w) {
     auto& sh = ws.shards[w];
     const BlockShare<S> part = block_share<S>(R, workers, w);
-    sh.first = part.begin, sh.size = part.end - part.begin, sh.ld = panel_rows<S>(sh.size);
+    sh.ld = panel_rows<S>(std::min(max_block, kSurrogateChunk));
     sh.first_block = part.first_block, sh.end_block = part.end_block;
     const std::size_t ld = static_cast<std::size_t>(sh.ld);
     ensure(sh.input, ld * (O + L));
     ensure(sh.value_input, ld * (O + 1));
-    ensure(sh.logp, ld * std::max(L, 1));
+    ensure(sh.logp, 2 * ld * std::max(L, 1));  // log-probabilities, then probabilities
     auto net_buffers = [&](const Mlp* net, Buffer<S>& acts, Buffer<S>& deltas) {
       if (!net) return;
       ensure(acts, ld * net->activation_width());
@@ -711,7 +721,7 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     net_buffers(nets[1], sh.cont_acts, sh.cont_deltas);
     net_buffers(nets[2], sh.value_acts, sh.value_deltas);
     for (const Mlp* net : nets)
-      if (net) ensure(sh.gradient_scratch, net->block_scratch_size<S>(max_block));
+      if (net) ensure(sh.gradient_scratch, net->block_scratch_size<S>(std::min(max_block, kSurrogateChunk)));
   }
   std::size_t stride[3] = {0, 0, 0};  // between blocks: whole vectors, so blocks share no cache line
   for (int i = 0; i < 3; ++i)
@@ -735,11 +745,12 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
         input[j * ld + r] = static_cast<S>(
             std::clamp((samples.obs(src, j) - mean[j]) * inv_std[j], -Normalizer::kClip, Normalizer::kClip));
       }
-    auto disc_of = [&](int j, std::int64_t r) { return samples.disc[j * N + rows[sh.first + r]]; };
+    auto disc_of = [&](int j, std::int64_t r) { return samples.disc[rows[sh.first + r] * D + j]; };
     std::vector<double> logp_row(static_cast<std::size_t>(n), 0.0);
     if (disc) {
       policy.disc_net().forward(ws.weights.disc, n, input, ld, sh.disc_acts.data(), ld);
-      log_softmax<S>(space, n, Mlp::output(sh.disc_acts.data(), ld, policy.disc_net()), ld, sh.logp.data());
+      log_softmax<S>(space, n, Mlp::output(sh.disc_acts.data(), ld, policy.disc_net()), ld, sh.logp.data(),
+                     sh.logp.data() + L * ld);
       int column = 0;
       for (int j = 0; j < D; ++j) {
         for (std::int64_t r = 0; r < n; ++r) logp_row[r] += double(sh.logp[(column + disc_of(j, r)) * ld + r]);
@@ -783,16 +794,15 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
       int column = 0;
       for (int j = 0; j < D; ++j) {
         const int count = space.choices[j];
+        const S* logp = sh.logp.data();
+        const S* prob = logp + L * ld;
         for (std::int64_t r = 0; r < n; ++r) {
           const std::int64_t at = sh.first + r;
           double h = 0;
-          for (int k = 0; k < count; ++k) {
-            const double lp = double(sh.logp[(column + k) * ld + r]);
-            h -= std::exp(lp) * lp;
-          }
+          for (int k = 0; k < count; ++k) h -= double(prob[(column + k) * ld + r]) * double(logp[(column + k) * ld + r]);
           ws.entropy[at] += h * inv_count;
           for (int k = 0; k < count; ++k) {
-            const double lp = double(sh.logp[(column + k) * ld + r]), p = std::exp(lp);
+            const double lp = double(logp[(column + k) * ld + r]), p = double(prob[(column + k) * ld + r]);
             double g = -p * ws.logp_grad[at] + (k == disc_of(j, r) ? ws.logp_grad[at] : 0.0);
             if (spec.entropy_coef != 0) g += spec.entropy_coef * inv_count * p * (lp + h);
             logits_grad[(column + k) * ld + r] = static_cast<S>(g);
@@ -841,30 +851,34 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     Laps laps(time[w].split);
     SurrogateShard<S>& sh = ws.shards[w];
     try {
-      forward_backward(sh);
-      double flops = 0;
-      for (const Mlp* net : nets)
-        if (net) flops += net->product_flops(sh.size) + net->product_flops(sh.size, false);
-      laps.split().policy_flops += flops;
-      laps.to(&TimeSplit::policy_backward);
-      for (int i = 0; i < 3; ++i) {
-        if (!nets[i]) continue;
-        const S* input = i == 2 ? sh.value_input.data() : sh.input.data();
-        const S* acts = (i == 0 ? sh.disc_acts : i == 1 ? sh.cont_acts : sh.value_acts).data();
-        const S* deltas = (i == 0 ? sh.disc_deltas : i == 1 ? sh.cont_deltas : sh.value_deltas).data();
-        for (int block = sh.first_block; block < sh.end_block; ++block) {
-          S* grad = ws.blocks[i].data() + block * stride[i];
-          std::fill(grad, grad + nets[i]->parameter_count(), S(0));
-          const auto [begin, end] = share<S>(R, kGradientBlocks, block);
-          nets[i]->accumulate_block_gradient(begin - sh.first, end - sh.first, input, sh.ld, acts, deltas, sh.ld,
-                                             sh.gradient_scratch.data(), grad);
+      for (int block = sh.first_block; block < sh.end_block; ++block) {
+        for (int i = 0; i < 3; ++i)
+          if (nets[i]) std::fill_n(ws.blocks[i].data() + block * stride[i], nets[i]->parameter_count(), S(0));
+        // A block's sums run chunk by chunk in order: the same cuts on any number of threads.
+        const auto [block_begin, block_end] = share<S>(R, kGradientBlocks, block);
+        for (sh.first = block_begin; sh.first < block_end; sh.first += kSurrogateChunk) {
+          sh.size = std::min(kSurrogateChunk, block_end - sh.first);
+          forward_backward(sh);
+          double flops = 0;
+          for (const Mlp* net : nets)
+            if (net) flops += net->product_flops(sh.size) + net->product_flops(sh.size, false);
+          laps.split().policy_flops += flops;
+          laps.to(&TimeSplit::policy_backward);
+          for (int i = 0; i < 3; ++i) {
+            if (!nets[i]) continue;
+            const S* input = i == 2 ? sh.value_input.data() : sh.input.data();
+            const S* acts = (i == 0 ? sh.disc_acts : i == 1 ? sh.cont_acts : sh.value_acts).data();
+            const S* deltas = (i == 0 ? sh.disc_deltas : i == 1 ? sh.cont_deltas : sh.value_deltas).data();
+            nets[i]->accumulate_block_gradient(0, sh.size, input, sh.ld, acts, deltas, sh.ld, sh.gradient_scratch.data(),
+                                               ws.blocks[i].data() + block * stride[i]);
+            laps.split().policy_flops += nets[i]->product_flops(sh.size);
+          }
+          laps.to(&TimeSplit::weight_gradient);
         }
-        laps.split().policy_flops += nets[i]->product_flops(sh.size);
       }
     } catch (...) {
       ws.errors[w] = std::current_exception();
     }
-    laps.to(&TimeSplit::weight_gradient);
   });
   for (auto& e : ws.errors)
     if (e) std::rethrow_exception(e);
@@ -1064,7 +1078,7 @@ Samples flatten(const Batch& batch, int obs_size, int disc_size, int cont_size) 
     for (int i = 0; i < cont_size; ++i)
       s.raw.col(i).segment(row, N) = Eigen::Map<const Vector>(batch.raw.data() + (t * cont_size + i) * N, N);
     for (int j = 0; j < disc_size; ++j)
-      std::copy_n(batch.disc.data() + (t * disc_size + j) * N, N, s.disc.data() + j * total + row);
+      for (std::int64_t b = 0; b < N; ++b) s.disc[(row + b) * disc_size + j] = batch.disc[(t * disc_size + j) * N + b];
     s.logp_old_disc.segment(row, N) = batch.logp_disc.row(t).transpose();
     s.logp_old_cont.segment(row, N) = batch.logp_cont.row(t).transpose();
     s.time_fraction.segment(row, N).setConstant(double(t) / double(T));

@@ -19,10 +19,12 @@ struct BackwardSpec {
 
 // One row per (step, episode), row t * episodes + b, for the score-function updates that need no
 // simulator.
+// Rows are samples, each one's values side by side: minibatches pick rows at random.
 struct Samples {
-  Matrix obs;                      // [N x obs]
-  std::vector<std::int32_t> disc;  // [disc x N]
-  Matrix raw;                      // [N x cont]: the sampled pre-squash continuous action
+  using Rows = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Rows obs;                        // [N x obs]
+  std::vector<std::int32_t> disc;  // [N x disc]
+  Rows raw;                        // [N x cont]: the sampled pre-squash continuous action
   Vector logp_old_disc, logp_old_cont, advantage, target, time_fraction;
   std::int64_t rows() const { return obs.rows(); }
 };
