@@ -1,6 +1,6 @@
 // engine.cpp: rollouts, the trajectory's backward sweep and the score-function surrogate on the
-// lane kernels, one share of the samples per thread; the sweep's weight gradients by fixed blocks
-// of samples, the surrogate's cut by parameters.
+// lane kernels, one share of the samples per thread, weight gradients summed by fixed blocks of
+// samples.
 #include "runtime/engine.hpp"
 
 #include <bit>
@@ -87,18 +87,18 @@ std::int64_t panel_rows(std::int64_t n) {
   return vectors * kLanes<S>;
 }
 
-// The trajectory's weight gradients are summed per block of samples, the blocks fixed by the batch
-// size alone: a thread owns whole blocks, so no sum depends on the number of threads.
+// Weight gradients are summed per block of samples (of a batch, or of a surrogate's minibatch), the
+// blocks fixed by the number of samples alone: a thread owns whole blocks, so no sum depends on
+// the number of threads.
 constexpr int kGradientBlocks = 8;
 
 // Worker w's share of n samples in whole gradient blocks: [begin, end) and its blocks.
-template <class S>
 struct BlockShare {
   std::int64_t begin, end;
   int first_block, end_block;
 };
 template <class S>
-BlockShare<S> block_share(std::int64_t n, int workers, int w) {
+BlockShare block_share(std::int64_t n, int workers, int w) {
   const int b0 = w * kGradientBlocks / workers, b1 = (w + 1) * kGradientBlocks / workers;
   const std::int64_t begin = share<S>(n, kGradientBlocks, b0).first;
   return {begin, b1 > b0 ? share<S>(n, kGradientBlocks, b1 - 1).second : begin, b0, b1};
@@ -220,7 +220,7 @@ struct Workspace {
     }
     for (int w = 0; w < workers; ++w) {
       Shard<S>& sh = shards[w];
-      const BlockShare<S> part = block_share<S>(n, workers, w);
+      const BlockShare part = block_share<S>(n, workers, w);
       const std::int64_t begin = part.begin;
       sh.first_block = part.first_block, sh.end_block = part.end_block;
       sh.first = begin;
@@ -705,7 +705,7 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
   }
   for (int w = 0; w < workers; ++w) {
     auto& sh = ws.shards[w];
-    const BlockShare<S> part = block_share<S>(R, workers, w);
+    const BlockShare part = block_share<S>(R, workers, w);
     sh.ld = panel_rows<S>(std::min(max_block, kSurrogateChunk));
     sh.first_block = part.first_block, sh.end_block = part.end_block;
     const std::size_t ld = static_cast<std::size_t>(sh.ld);
