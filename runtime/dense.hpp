@@ -1,7 +1,7 @@
 // dense.hpp: the dense-layer kernels of the policy networks, with samples as SIMD lanes. Every
 // sample's outputs are a fixed sequence of operations on that sample's inputs, whatever the number
-// of samples or where they sit, and weight gradients sum over samples in their given order: the
-// work can be split among threads any way without changing a bit of the result.
+// of samples or where they sit, and a weight gradient sums a block of samples in a fixed order:
+// blocks can be shared among threads any way without changing a bit of the result.
 #pragma once
 
 #include <cstdint>

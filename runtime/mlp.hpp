@@ -86,6 +86,7 @@ class Mlp {
     for (int l = 0; l < layers(); ++l) widest = std::max(widest, std::max(sizes_[l], sizes_[l + 1]));
     return static_cast<std::size_t>(padded_rows<S>(rows) * padded_rows<S>(widest));
   }
+
  private:
   std::vector<int> sizes_;
   std::vector<std::size_t> offsets_;   // per layer, where its weights start (bias follows)
