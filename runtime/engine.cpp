@@ -483,7 +483,8 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
       }
       std::fill(raw_grad + i * ld + n, raw_grad + (i + 1) * ld, S(0));
     }
-    net.backward(ws.weights.cont, n, acts, ld, deltas, sh.cont_input_grad.data(), ld);
+    // The one-hot choices' columns matter only to the straight-through estimator.
+    net.backward(ws.weights.cont, n, acts, ld, deltas, sh.cont_input_grad.data(), ld, bw.straight_through ? -1 : O);
     for (std::int64_t k = 0; k < O * ld; ++k) z_grad[k] += sh.cont_input_grad[k];
   }
   if (D > 0) {
@@ -495,7 +496,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
     S* logp = sh.logp.data();
     S* prob = logp + L * ld;
     log_softmax<S>(space, n, Mlp::output(acts, ld, net), ld, logp, prob);
-    const S* one_hot_grad = sh.cont_input_grad.empty() ? nullptr : sh.cont_input_grad.data() + O * ld;
+    const S* one_hot_grad = sh.cont_input_grad.empty() || !bw.straight_through ? nullptr : sh.cont_input_grad.data() + O * ld;
     // The score-function weights of this step, contiguous and zero past the shard's episodes.
     S* weight = sh.z_grad.data() + O * ld;
     for (std::int64_t b = 0; b < n; ++b) weight[b] = bw.score_function ? static_cast<S>(sf_weight(t, first + b)) : S(0);

@@ -87,7 +87,7 @@ void Mlp::forward(const MlpWeights<S>& w, std::int64_t rows, const S* input, std
 
 template <class S>
 void Mlp::backward(const MlpWeights<S>& w, std::int64_t rows, const S* activations, std::int64_t ld, S* deltas,
-                   S* input_grad, std::int64_t ld_input_grad) const {
+                   S* input_grad, std::int64_t ld_input_grad, int input_columns) const {
   for (int l = layers() - 1; l >= 0; --l) {
     const S* delta = deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld;
     const int in = sizes_[l], out = sizes_[l + 1];
@@ -97,8 +97,8 @@ void Mlp::backward(const MlpWeights<S>& w, std::int64_t rows, const S* activatio
       lane_gemm<S>(rows, out, in, delta, ld, w.backward_matrix(l), padded_columns(in), nullptr, deltas + below, ld,
                    Epilogue::TanhDerivative, activations + below, ld);
     } else if (input_grad) {
-      lane_gemm<S>(rows, out, in, delta, ld, w.backward_matrix(l), padded_columns(in), nullptr, input_grad,
-                   ld_input_grad, Epilogue::Linear);
+      lane_gemm<S>(rows, out, input_columns < 0 ? in : std::min(in, input_columns), delta, ld, w.backward_matrix(l),
+                   padded_columns(in), nullptr, input_grad, ld_input_grad, Epilogue::Linear);
     }
   }
 }
@@ -129,8 +129,8 @@ void Mlp::accumulate_block_gradient(std::int64_t begin, std::int64_t end, const 
 #define HPO_MLP_INSTANTIATE(S)                                                                                    \
   template class MlpWeights<S>;                                                                                   \
   template void Mlp::forward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, std::int64_t) const; \
-  template void Mlp::backward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, S*, std::int64_t)   \
-      const;                                                                                                      \
+  template void Mlp::backward<S>(const MlpWeights<S>&, std::int64_t, const S*, std::int64_t, S*, S*, std::int64_t,   \
+                                 int) const;                                                                                                      \
   template void Mlp::accumulate_block_gradient<S>(std::int64_t, std::int64_t, const S*, std::int64_t, const S*,      \
                                                   const S*, std::int64_t, S*, S*) const;
 HPO_MLP_INSTANTIATE(float)

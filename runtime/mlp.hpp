@@ -69,10 +69,10 @@ class Mlp {
                std::int64_t ld) const;
   // Backpropagates dL/doutput, found in `deltas` at the output's place, into every layer's
   // dL/d(pre-activation) (same block layout as the activations) and, when input_grad is not
-  // null, into dL/dinput.
+  // null, into dL/dinput: its first input_columns columns (all of them when negative).
   template <class S>
   void backward(const MlpWeights<S>& w, std::int64_t rows, const S* activations, std::int64_t ld, S* deltas,
-                S* input_grad, std::int64_t ld_input_grad) const;
+                S* input_grad, std::int64_t ld_input_grad, int input_columns = -1) const;
   // grad (the net's gradient in S) += the weight gradient of rows [begin, end) of a backward pass
   // (its input panel, activations and deltas), each sum over those rows in order: a fixed block of
   // rows gives the same bits on any thread. begin is a multiple of the lane count; scratch holds
