@@ -1061,8 +1061,7 @@ void Engine::act(const Policy& policy, std::span<const double> obs, std::span<co
   else act_impl<double>(policy, obs, disc, log_probs, cont);
 }
 
-Samples flatten(const Batch& batch, int obs_size, int disc_size, int cont_size) {
-  Samples s;
+void flatten(const Batch& batch, int obs_size, int disc_size, int cont_size, Samples& s) {
   const std::int64_t N = batch.episodes, T = batch.horizon, total = N * T;
   s.obs.resize(total, obs_size);
   s.raw.resize(total, cont_size);
@@ -1072,19 +1071,27 @@ Samples flatten(const Batch& batch, int obs_size, int disc_size, int cont_size) 
   s.advantage = Vector::Zero(total);
   s.target = Vector::Zero(total);
   s.time_fraction.resize(total);
+  // The batch's columns into rows, 64 samples at a time: each column is read in order while the
+  // rows being written stay in cache.
+  constexpr std::int64_t kChunk = 64;
   for (std::int64_t t = 0; t < T; ++t) {
     const std::int64_t row = t * N;
-    for (int j = 0; j < obs_size; ++j)
-      s.obs.col(j).segment(row, N) = Eigen::Map<const Vector>(batch.obs.data() + (t * obs_size + j) * N, N);
-    for (int i = 0; i < cont_size; ++i)
-      s.raw.col(i).segment(row, N) = Eigen::Map<const Vector>(batch.raw.data() + (t * cont_size + i) * N, N);
-    for (int j = 0; j < disc_size; ++j)
-      for (std::int64_t b = 0; b < N; ++b) s.disc[(row + b) * disc_size + j] = batch.disc[(t * disc_size + j) * N + b];
+    const double* obs = batch.obs.data() + t * obs_size * N;
+    const double* raw = batch.raw.data() + t * cont_size * N;
+    const std::int32_t* disc = batch.disc.data() + t * disc_size * N;
+    for (std::int64_t b0 = 0; b0 < N; b0 += kChunk) {
+      const std::int64_t b1 = std::min(N, b0 + kChunk);
+      for (int j = 0; j < obs_size; ++j)
+        for (std::int64_t b = b0; b < b1; ++b) s.obs(row + b, j) = obs[j * N + b];
+      for (int i = 0; i < cont_size; ++i)
+        for (std::int64_t b = b0; b < b1; ++b) s.raw(row + b, i) = raw[i * N + b];
+      for (int j = 0; j < disc_size; ++j)
+        for (std::int64_t b = b0; b < b1; ++b) s.disc[(row + b) * disc_size + j] = disc[j * N + b];
+    }
     s.logp_old_disc.segment(row, N) = batch.logp_disc.row(t).transpose();
     s.logp_old_cont.segment(row, N) = batch.logp_cont.row(t).transpose();
     s.time_fraction.segment(row, N).setConstant(double(t) / double(T));
   }
-  return s;
 }
 
 }  // namespace hpo::runtime

@@ -104,6 +104,7 @@ struct Trainer::Impl {
   runtime::Adam adam, value_adam;
   std::unique_ptr<runtime::Engine> engine;  // its workspaces change; the policy does not
   std::unique_ptr<Batch> batch = std::make_unique<Batch>();
+  std::unique_ptr<runtime::Samples> flat = std::make_unique<runtime::Samples>();  // flatten()'s
   std::int64_t iteration = 0, samples = 0;
   bool value_scale_set = false;
   bool cost_scale_set = false;
@@ -315,9 +316,10 @@ struct Trainer::Impl {
     Eigen::Map<Matrix>(samples.target.data(), episodes, horizon) = targets.transpose();
   }
 
-  runtime::Samples flatten(const Batch& batch) const {
+  runtime::Samples& flatten(const Batch& batch) const {
     const auto& space = policy.space();
-    return runtime::flatten(batch, space.obs, space.disc(), space.cont());
+    runtime::flatten(batch, space.obs, space.disc(), space.cont(), *flat);
+    return *flat;
   }
 
   // Standardize observations with a first batch's statistics before any gradient uses them.
@@ -366,9 +368,9 @@ IterationStats Trainer::Impl::iterate() {
   // Estimators whose loss is in cost units weigh entropy in the first batch's cost per step.
   if (options.algo != Algo::PPO && options.sf_epochs == 0) entropy_coef *= cost_scale;
   const double per_step = 1.0 / double(options.batch * horizon);  // the loss is the mean cost per step
-  runtime::Samples samples;
+  runtime::Samples& samples = *flat;
   if (options.algo == Algo::PPO || options.algo == Algo::Reinforce || options.sf_epochs > 0 || uses_values())
-    samples = flatten(batch);
+    flatten(batch);
 
   if (pathwise()) {
     Matrix weights;
@@ -560,7 +562,7 @@ std::vector<double> Trainer::gradient(std::uint64_t seed, std::int64_t episodes)
   const Matrix g = m.costs_to_go(batch);
   const double per_episode = 1.0 / double(episodes);
   if (m.pathwise()) return m.pathwise_gradient(spec, batch, m.score_weights(batch, g, per_episode), per_episode, 0.0);
-  runtime::Samples samples = m.flatten(batch);
+  runtime::Samples& samples = m.flatten(batch);
   m.fill(samples, m.sf_weights(g, m.baselines(batch, g), 1.0), g);
   std::vector<double> grad(m.policy.params.size(), 0.0);
   m.reinforce_gradient(samples, 0.0, grad);
