@@ -311,6 +311,7 @@ void Checkpoint::simulate(const Model& model, std::uint64_t seed, std::int64_t e
   if (episodes < 1) throw std::invalid_argument("simulate needs at least one episode");
   auto spec = runtime::evaluation_spec(model, impl_->policy, impl_->options, seed);
   spec.record = true;
+  spec.states = true;
   csv << "episode,t";
   for (const auto& names : {model.state_names(), model.disc_names(), model.cont_names()})
     for (const auto& n : names) csv << ",\"" << n << '"';

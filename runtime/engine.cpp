@@ -336,7 +336,7 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
       std::copy(o, o + n, batch.obs.data() + (t * O + j) * N + first);
       normalize_column<S>(o, n, mean[j], inv_std[j], input + j * ld);
     }
-    if (spec.record) {
+    if (spec.record && spec.states) {
       auto state = env.state();
       for (std::int64_t i = 0; i < state_size; ++i)
         std::copy(state.data() + i * m, state.data() + i * m + n, batch.state.data() + (t * state_size + i) * N + first);
@@ -952,7 +952,7 @@ struct Engine::Impl {
     batch.disc.resize(size(D));
     batch.raw.resize(size(C));
     batch.noise.resize(size(std::max(C, L)));
-    batch.state.resize(spec.record ? size(spec.model->num_state()) : 0);
+    batch.state.resize(spec.record && spec.states ? size(spec.model->num_state()) : 0);
     batch.cost.resize(T, N);
     batch.logp_disc.setZero(T, N);
     batch.logp_cont.setZero(T, N);

@@ -29,7 +29,8 @@ struct RolloutSpec {
   std::uint64_t env_seed = 0;     // scenarios: the environment's noise
   std::uint64_t policy_seed = 0;  // the policy's own sampling
   ActMode mode = ActMode::Sample;
-  bool record = true;             // keep the trajectory for a backward pass (and the states)
+  bool record = true;             // keep the trajectory for a backward pass
+  bool states = false;            // with record, copy each step's state into the batch (for export)
   bool values = false;            // evaluate the value network at every step
 };
 
@@ -40,7 +41,7 @@ struct Batch {
   std::vector<std::int32_t> disc;    // [T][disc]
   std::vector<double> raw;           // [T][cont]: the continuous head's output before squashing
   std::vector<double> noise;         // [T][cont] Gaussian eps or [T][logits] Gumbel noise, when drawn
-  std::vector<double> state;         // [T][state]: the state before each step, when recorded
+  std::vector<double> state;         // [T][state]: the state before each step, when asked (states)
   Matrix cost;                       // [horizon x episodes]
   Matrix logp_disc, logp_cont;       // [horizon x episodes]: log pi(d | o), log pi(u | o, d) when sampled
   Matrix value;                      // [horizon x episodes]: V(o_t) in cost units, if asked
