@@ -661,6 +661,7 @@ struct SurrogateShard {
   int first_block = 0, end_block = 0;
   Buffer<S> input, value_input, disc_acts, cont_acts, value_acts, disc_deltas, cont_deltas, value_deltas, logp;
   Buffer<S> gradient_scratch;
+  std::vector<double> logp_row;  // the chunk's log-probabilities of its actions
 };
 
 template <class S>
@@ -713,6 +714,7 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     ensure(sh.input, ld * (O + L));
     ensure(sh.value_input, ld * (O + 1));
     ensure(sh.logp, 2 * ld * std::max(L, 1));  // log-probabilities, then probabilities
+    ensure(sh.logp_row, static_cast<std::size_t>(ld));
     auto net_buffers = [&](const Mlp* net, Buffer<S>& acts, Buffer<S>& deltas) {
       if (!net) return;
       ensure(acts, ld * net->activation_width());
@@ -747,7 +749,8 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
             std::clamp((samples.obs(src, j) - mean[j]) * inv_std[j], -Normalizer::kClip, Normalizer::kClip));
       }
     auto disc_of = [&](int j, std::int64_t r) { return samples.disc[rows[sh.first + r] * D + j]; };
-    std::vector<double> logp_row(static_cast<std::size_t>(n), 0.0);
+    std::vector<double>& logp_row = sh.logp_row;  // sized for a whole chunk: no allocation
+    std::fill_n(logp_row.begin(), n, 0.0);
     if (disc) {
       policy.disc_net().forward(ws.weights.disc, n, input, ld, sh.disc_acts.data(), ld);
       log_softmax<S>(space, n, Mlp::output(sh.disc_acts.data(), ld, policy.disc_net()), ld, sh.logp.data(),
