@@ -68,23 +68,23 @@ std::pair<std::int64_t, std::int64_t> share(std::int64_t n, int workers, int w) 
   return {cut(w), cut(w + 1)};
 }
 
-// The simulator's batch for a shard of n samples: n and up to 15 idle ones, so that the stride of
-// its structure-of-arrays is an odd number of cache lines. At a multiple of 4 KB (512 samples) a
-// sample's dozens of arrays fall into the same few sets of the L1 cache: the steps of inventory
-// with 16 stores ran 7x slower at 512 samples than at 500.
-std::int64_t simulator_batch(std::int64_t n) {
-  std::int64_t lines = (n + 7) / 8;  // eight doubles a line
-  if (lines % 2 == 0) ++lines;
-  return lines * 8;
+// n (at least 1) rounded up to an odd number of units. Arrays laid out at such a stride do not
+// fall into the same few sets of the L1 cache, as they do 4 KB apart: the steps of inventory with
+// 16 stores ran 7x slower at 512 samples per array than at 500.
+std::int64_t odd_units(std::int64_t n, std::int64_t unit) {
+  const std::int64_t units = (std::max<std::int64_t>(n, 1) + unit - 1) / unit;
+  return (units | 1) * unit;
 }
 
-// A panel's leading dimension for n samples: whole vectors, an odd number of them, for the same
-// reason (columns 2 KB apart share cache sets; the weight gradients ran 10% slower).
+// The simulator's batch for a shard of n samples: n and up to 15 idle ones, an odd number of
+// cache lines (eight doubles each) per array.
+std::int64_t simulator_batch(std::int64_t n) { return odd_units(n, 8); }
+
+// A panel's leading dimension for n samples: an odd number of whole vectors (columns 2 KB apart
+// made the weight gradients 10% slower).
 template <class S>
 std::int64_t panel_rows(std::int64_t n) {
-  std::int64_t vectors = (std::max<std::int64_t>(n, 1) + kLanes<S> - 1) / kLanes<S>;
-  if (vectors % 2 == 0) ++vectors;
-  return vectors * kLanes<S>;
+  return odd_units(n, kLanes<S>);
 }
 
 // Weight gradients are summed per block of samples (of a batch, or of a surrogate's minibatch), the
@@ -102,6 +102,17 @@ BlockShare block_share(std::int64_t n, int workers, int w) {
   const int b0 = w * kGradientBlocks / workers, b1 = (w + 1) * kGradientBlocks / workers;
   const std::int64_t begin = share<S>(n, kGradientBlocks, b0).first;
   return {begin, b1 > b0 ? share<S>(n, kGradientBlocks, b1 - 1).second : begin, b0, b1};
+}
+
+// The most samples any gradient block of n holds (at least a vector's worth): what scratch sizes take.
+template <class S>
+std::int64_t largest_block(std::int64_t n) {
+  std::int64_t largest = kLanes<S>;
+  for (int b = 0; b < kGradientBlocks; ++b) {
+    auto [begin, end] = share<S>(n, kGradientBlocks, b);
+    largest = std::max(largest, end - begin);
+  }
+  return largest;
 }
 
 // Per component, log-softmax over its logit columns, for rows [0, rows) (padded); with prob, the
@@ -213,11 +224,7 @@ struct Workspace {
     const std::size_t S_ = model->num_state();
     const std::int64_t steps = record ? horizon : 1;
     shards.resize(workers);
-    std::int64_t max_block = kLanes<S>;
-    for (int b = 0; b < kGradientBlocks; ++b) {
-      auto [begin, end] = share<S>(n, kGradientBlocks, b);
-      max_block = std::max(max_block, end - begin);
-    }
+    const std::int64_t max_block = largest_block<S>(n);
     for (int w = 0; w < workers; ++w) {
       Shard<S>& sh = shards[w];
       const BlockShare part = block_share<S>(n, workers, w);
@@ -273,9 +280,11 @@ struct Workspace {
       sh.replay_disc.assign(D * m, 0);
     }
     if (record) {
-      auto stride = [](std::size_t size) { return (size + kLanes<S> - 1) / kLanes<S> * kLanes<S>; };
-      disc_stride = stride(policy.disc_net().empty() ? 0 : policy.disc_net().parameter_count());
-      cont_stride = stride(policy.cont_net().empty() ? 0 : policy.cont_net().parameter_count());
+      auto stride = [](const Mlp& net) {
+        return static_cast<std::size_t>(padded_rows<S>(net.empty() ? 0 : static_cast<std::int64_t>(net.parameter_count())));
+      };
+      disc_stride = stride(policy.disc_net());
+      cont_stride = stride(policy.cont_net());
       disc_blocks.assign(kGradientBlocks * disc_stride, S(0));
       cont_blocks.assign(kGradientBlocks * cont_stride, S(0));
       log_std_blocks.assign(static_cast<std::size_t>(kGradientBlocks * C), 0.0);
@@ -700,11 +709,7 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
   ws.weights.load(policy);
   // Buffers grow to the largest minibatch and stay.
   ws.shards.resize(workers);
-  std::int64_t max_block = kLanes<S>;
-  for (int b = 0; b < kGradientBlocks; ++b) {
-    auto [begin, end] = share<S>(R, kGradientBlocks, b);
-    max_block = std::max(max_block, end - begin);
-  }
+  const std::int64_t max_block = largest_block<S>(R);
   for (int w = 0; w < workers; ++w) {
     auto& sh = ws.shards[w];
     const BlockShare part = block_share<S>(R, workers, w);
