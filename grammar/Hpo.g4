@@ -28,6 +28,7 @@ item        : IMPORT dottedName                                              # i
             | OBSERVE expr (',' expr)*                                       # observeItem
             | HORIZON expr                                                   # horizonItem
             | DISCOUNT expr                                                  # discountItem
+            | which=(REPORT | TRAIN) PERIODS lo=expr '..' hi=expr            # periodsItem
             | FN name=ID '(' (fnParam (',' fnParam)*)? ')' ('->' typeRef)? fnBody  # fnItem
             | STEP block                                                     # stepItem
             ;
@@ -85,6 +86,9 @@ NOISE    : 'noise' ;
 OBSERVE  : 'observe' ;
 HORIZON  : 'horizon' ;
 DISCOUNT : 'discount' ;
+REPORT   : 'report' ;
+TRAIN    : 'train' ;
+PERIODS  : 'periods' ;
 STEP     : 'step' ;
 FN       : 'fn' ;
 RETURN   : 'return' ;

@@ -51,7 +51,7 @@ void BatchEnv::reset(std::uint64_t seed) {
   obs_.assign(model_->num_obs() * n, 0.0);
   cost_.assign(n, 0.0);
   m.kernels->init_batch(batch_, m.params.data(), noise0.data(), state_.data());
-  m.kernels->observe_batch(batch_, m.params.data(), state_.data(), obs_.data());
+  m.kernels->observe_batch(batch_, m.params.data(), state_.data(), obs_.data(), 0);
   states_.clear();
   conts_.clear();
   noises_.clear();
@@ -69,7 +69,7 @@ void BatchEnv::step(std::span<const std::int32_t> disc, std::span<const double> 
   check_disc(disc);
   draw_noise(noise_);
   m.kernels->step_batch(batch_, m.params.data(), state_.data(), disc.data(), cont.data(), noise_.data(), next_.data(),
-                        cost_.data());
+                        cost_.data(), t_);
   if (record_) {
     states_.insert(states_.end(), state_.begin(), state_.end());
     discs_.insert(discs_.end(), disc.begin(), disc.end());
@@ -77,8 +77,9 @@ void BatchEnv::step(std::span<const std::int32_t> disc, std::span<const double> 
     noises_.insert(noises_.end(), noise_.begin(), noise_.end());
   }
   std::swap(state_, next_);
-  m.kernels->observe_batch(batch_, m.params.data(), state_.data(), obs_.data());
   ++t_;
+  // The observation of the state before step t_ (t_ = horizon after the last step).
+  m.kernels->observe_batch(batch_, m.params.data(), state_.data(), obs_.data(), t_);
 }
 
 void BatchEnv::check_disc(std::span<const std::int32_t> disc) const {
@@ -137,7 +138,7 @@ void BatchEnv::step_backward(std::int64_t t, std::span<const double> next_state_
   require_length(cont_bar, C * n, "step_backward's cont_bar");
   m.kernels->step_adj_batch(batch_, m.params.data(), states_.data() + ut * S * n, discs_.data() + ut * D * n,
                             conts_.data() + ut * C * n, noises_.data() + ut * N * n, next_state_bar.data(),
-                            cost_bar.data(), state_bar.data(), cont_bar.data());
+                            cost_bar.data(), state_bar.data(), cont_bar.data(), t);
 }
 
 void BatchEnv::observe_backward(std::int64_t t, std::span<const double> obs_bar, std::span<double> state_bar) const {
@@ -146,7 +147,7 @@ void BatchEnv::observe_backward(std::int64_t t, std::span<const double> obs_bar,
   const auto n = static_cast<std::size_t>(batch_);
   require_length(obs_bar, model_->num_obs() * n, "observe_backward's obs_bar");
   require_length(state_bar, model_->num_state() * n, "observe_backward's state_bar");
-  m.kernels->observe_adj_batch(batch_, m.params.data(), state.data(), obs_bar.data(), state_bar.data());
+  m.kernels->observe_adj_batch(batch_, m.params.data(), state.data(), obs_bar.data(), state_bar.data(), t);
 }
 
 void BatchEnv::replay_step(std::int64_t t, std::span<const std::int32_t> disc, std::span<double> next_state,
@@ -160,7 +161,7 @@ void BatchEnv::replay_step(std::int64_t t, std::span<const std::int32_t> disc, s
   require_length(next_state, S * n, "replay_step's next_state");
   require_length(cost, n, "replay_step's cost");
   m.kernels->step_batch(batch_, m.params.data(), states_.data() + ut * S * n, disc.data(), conts_.data() + ut * C * n,
-                        noises_.data() + ut * N * n, next_state.data(), cost.data());
+                        noises_.data() + ut * N * n, next_state.data(), cost.data(), t);
 }
 
 BatchEnv::Gradients BatchEnv::backward(std::span<const double> cost_bar, std::span<const double> obs_bar) const {

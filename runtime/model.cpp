@@ -1,6 +1,7 @@
 // model.cpp: hpo::Model: the whole compile pipeline behind one call, and the per-sample kernels.
 #include "runtime/model.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -100,6 +101,27 @@ const std::vector<std::int64_t>& Model::disc_choices() const { return impl_->pro
 const std::vector<double>& Model::cont_lower() const { return impl_->program->layout.cont_lo; }
 const std::vector<double>& Model::cont_upper() const { return impl_->program->layout.cont_hi; }
 std::span<const double> Model::params() const { return impl_->params; }
+bool Model::uses_period() const { return impl_->checked->uses_period; }
+
+static PeriodWindow clip(const PeriodWindow& declared, std::int64_t horizon) {
+  PeriodWindow w = declared;
+  w.end = std::min(w.end, horizon);
+  w.first = std::min(w.first, w.end);
+  return w;
+}
+
+// An undeclared window is every period of whatever horizon the episode has.
+PeriodWindow Model::report_window(std::int64_t horizon) const {
+  if (horizon <= 0) horizon = this->horizon();
+  const auto& w = impl_->checked->report_periods;
+  return clip(w.declared ? PeriodWindow{w.first, w.end} : PeriodWindow{0, horizon}, horizon);
+}
+
+PeriodWindow Model::train_window(std::int64_t horizon) const {
+  if (horizon <= 0) horizon = this->horizon();
+  const auto& w = impl_->checked->train_periods;
+  return clip(w.declared ? PeriodWindow{w.first, w.end} : PeriodWindow{0, horizon}, horizon);
+}
 double Model::compile_seconds() const { return impl_->compile_seconds; }
 std::string Model::analysis() const { return analysis::print_report(impl_->report, *impl_->sources); }
 
@@ -145,27 +167,28 @@ void Model::init(std::span<const double> noise0, std::span<double> state) const 
   impl_->kernels->init(impl_->params.data(), noise0.data(), state.data());
 }
 
-void Model::observe(std::span<const double> state, std::span<double> obs) const {
+void Model::observe(std::span<const double> state, std::span<double> obs, std::int64_t t) const {
   require_size(state.size(), num_state(), "state");
   require_size(obs.size(), num_obs(), "obs");
-  impl_->kernels->observe(impl_->params.data(), state.data(), obs.data());
+  impl_->kernels->observe(impl_->params.data(), state.data(), obs.data(), t);
 }
 
 double Model::step(std::span<const double> state, std::span<const std::int32_t> disc, std::span<const double> cont,
-                   std::span<const double> noise, std::span<double> next_state) const {
+                   std::span<const double> noise, std::span<double> next_state, std::int64_t t) const {
   require_size(state.size(), num_state(), "state");
   require_size(disc.size(), num_disc(), "disc");
   require_size(cont.size(), num_cont(), "cont");
   require_size(noise.size(), num_noise(), "noise");
   require_size(next_state.size(), num_state(), "next_state");
   double cost = 0;
-  impl_->kernels->step(impl_->params.data(), state.data(), disc.data(), cont.data(), noise.data(), next_state.data(), &cost);
+  impl_->kernels->step(impl_->params.data(), state.data(), disc.data(), cont.data(), noise.data(), next_state.data(), &cost,
+                       t);
   return cost;
 }
 
 void Model::step_adjoint(std::span<const double> state, std::span<const std::int32_t> disc, std::span<const double> cont,
                          std::span<const double> noise, std::span<const double> next_state_bar, double cost_bar,
-                         std::span<double> state_bar, std::span<double> cont_bar) const {
+                         std::span<double> state_bar, std::span<double> cont_bar, std::int64_t t) const {
   require_size(state.size(), num_state(), "state");
   require_size(disc.size(), num_disc(), "disc");
   require_size(cont.size(), num_cont(), "cont");
@@ -174,15 +197,15 @@ void Model::step_adjoint(std::span<const double> state, std::span<const std::int
   require_size(state_bar.size(), num_state(), "state_bar");
   require_size(cont_bar.size(), num_cont(), "cont_bar");
   impl_->kernels->step_adj(impl_->params.data(), state.data(), disc.data(), cont.data(), noise.data(),
-                           next_state_bar.data(), &cost_bar, state_bar.data(), cont_bar.data());
+                           next_state_bar.data(), &cost_bar, state_bar.data(), cont_bar.data(), t);
 }
 
 void Model::observe_adjoint(std::span<const double> state, std::span<const double> obs_bar,
-                            std::span<double> state_bar) const {
+                            std::span<double> state_bar, std::int64_t t) const {
   require_size(state.size(), num_state(), "state");
   require_size(obs_bar.size(), num_obs(), "obs_bar");
   require_size(state_bar.size(), num_state(), "state_bar");
-  impl_->kernels->observe_adj(impl_->params.data(), state.data(), obs_bar.data(), state_bar.data());
+  impl_->kernels->observe_adj(impl_->params.data(), state.data(), obs_bar.data(), state_bar.data(), t);
 }
 
 }  // namespace hpo

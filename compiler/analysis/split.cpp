@@ -28,7 +28,7 @@ const char* spelling(Class c) {
 
 namespace {
 
-enum Bits : std::uint8_t { kParam = 1, kState = 2, kDisc = 4, kCont = 8, kNoise = 16 };
+enum Bits : std::uint8_t { kParam = 1, kState = 2, kDisc = 4, kCont = 8, kNoise = 16, kPeriod = 32 };
 
 // What a value depends on: kinds of inputs, and which declarations (ids into Analyzer::sources_).
 struct Deps {
@@ -112,7 +112,10 @@ class Analyzer {
 
   int source(std::uint8_t kind, const std::string& element) {
     static const char* kKind[] = {"", "param", "state", "", "discrete action", "", "", "", "continuous action"};
-    std::string label = decl_name(element) + " (" + (kind == kNoise ? "noise" : kKind[kind]) + ")";
+    return source_id(decl_name(element) + " (" + (kind == kNoise ? "noise" : kKind[kind]) + ")");
+  }
+
+  int source_id(const std::string& label) {
     auto it = source_ids_.find(label);
     if (it != source_ids_.end()) return it->second;
     int id = static_cast<int>(source_labels_.size());
@@ -130,6 +133,8 @@ class Analyzer {
       case Op::Disc: return {kDisc, {source(kDisc, name(l.disc))}};
       case Op::Cont: case Op::LoadCont: return {kCont, {source(kCont, name(l.cont))}};
       case Op::Noise: case Op::LoadNoise: return {kNoise, {source(kNoise, name(l.noise))}};
+      // Known for the whole step and the same for every sample: a branch on it is exogenous.
+      case Op::Period: return {kPeriod, {source_id("period() (step index)")}};
       default: return {};
     }
   }
@@ -182,9 +187,13 @@ class Analyzer {
       if (inst.op == Op::If) {
         for (const auto& region : inst.regions) walk(*region);
         const Deps& c = deps_[inst.operands[0]];
-        if (c.mask & (kState | kCont)) jump(inst, "if", inst.operands[0], c);
-        else if (c.mask & kDisc) record(Class::Regime, "if", inst.loc, c);
-        else if (c.mask) record(Class::Exogenous, "if", inst.loc, c);
+        // An if without a source location is the compiler's own (the clamp of a period() index),
+        // no branch of the model.
+        if (inst.loc.valid()) {
+          if (c.mask & (kState | kCont)) jump(inst, "if", inst.operands[0], c);
+          else if (c.mask & kDisc) record(Class::Regime, "if", inst.loc, c);
+          else if (c.mask) record(Class::Exogenous, "if", inst.loc, c);
+        }
         for (std::size_t i = 0; i < inst.results.size(); ++i) {
           Deps d = c;
           for (const auto& region : inst.regions) d.merge(deps_[region->yields[i]]);
@@ -194,7 +203,7 @@ class Analyzer {
       }
       ValueId v = inst.results[0];
       switch (inst.op) {
-        case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise:
+        case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise: case Op::Period:
           deps_[v] = leaf_deps(inst.op, inst.attr);
           break;
         case Op::LoadParam: case Op::LoadState: case Op::LoadCont: case Op::LoadNoise: {

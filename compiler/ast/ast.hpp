@@ -88,6 +88,7 @@ enum class Builtin {
   Max, Min, Pow,                                                 // elementwise, two (max/min: one = reduction)
   Clamp, Sum, Mean, Dot, Real, Eye, Div,
   SeededUniform, SeededNormal,                                   // pseudo-random numbers from integer keys
+  Period,                                                        // the step index, known only at run time
 };
 const char* spelling(Builtin b);
 
@@ -241,6 +242,11 @@ struct ExprItem {  // horizon, discount
   SourceLoc loc;
   ExprPtr value;
 };
+// `report periods lo..hi`, `train periods lo..hi`: which periods count, half-open.
+struct PeriodsItem {
+  SourceLoc loc;
+  ExprPtr lo, hi;
+};
 struct StepItem {
   SourceLoc loc;
   Block body;
@@ -257,6 +263,8 @@ struct File {
   std::vector<ObserveItem> observes;
   std::vector<ExprItem> horizons;
   std::vector<ExprItem> discounts;
+  std::vector<PeriodsItem> report_periods;
+  std::vector<PeriodsItem> train_periods;
   std::vector<StepItem> steps;
 };
 

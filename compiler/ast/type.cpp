@@ -85,6 +85,7 @@ const char* spelling(Builtin b) {
     case Builtin::Div: return "div";
     case Builtin::SeededUniform: return "seeded_uniform";
     case Builtin::SeededNormal: return "seeded_normal";
+    case Builtin::Period: return "period";
   }
   return "?";
 }

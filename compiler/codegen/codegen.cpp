@@ -25,6 +25,7 @@ struct Arrays {
   llvm::Value* disc = nullptr;
   llvm::Value* cont = nullptr;
   llvm::Value* noise = nullptr;
+  llvm::Value* period = nullptr;  // i64 step index, shared by every sample of a batch
   std::vector<std::pair<llvm::Value*, std::int64_t>> bar;  // seed arrays and their lengths, in order
   struct Out {
     llvm::Value* array;
@@ -97,6 +98,9 @@ class KernelEmitter {
         return f_.value_types[inst.results[0]] == Ty::I64 ? b_.CreateFPToSI(v, b_.getInt64Ty()) : v;
       }
       case Op::Bar: return bar(inst.attr);
+      case Op::Period:
+        if (!a_.period) throw std::logic_error("period() in a kernel that is not given the step index");
+        return a_.period;
       case Op::LoadParam: case Op::LoadState: case Op::LoadCont: case Op::LoadNoise: {
         // The runtime passes valid discrete values; clamping keeps a bad one inside the array.
         llvm::Value* k = x(0);
@@ -223,7 +227,7 @@ class KernelEmitter {
   std::vector<llvm::Value*> values_;
 };
 
-enum class Arg { Params, State, Disc, Cont, Noise, Bar, Out, OutAcc };
+enum class Arg { Params, State, Disc, Cont, Noise, Bar, Out, OutAcc, Period };
 
 struct Param {
   Arg kind;
@@ -238,12 +242,14 @@ void emit_kernel(llvm::Module& m, const std::string& name, const ir::Function& f
   for (bool batched : {true, false}) {
     std::vector<llvm::Type*> types;
     if (batched) types.push_back(b.getInt64Ty());
-    for (std::size_t i = 0; i < params.size(); ++i) types.push_back(b.getPtrTy());
+    for (const auto& p : params)
+      types.push_back(p.kind == Arg::Period ? static_cast<llvm::Type*>(b.getInt64Ty()) : b.getPtrTy());
     auto* type = llvm::FunctionType::get(b.getVoidTy(), types, false);
     auto* fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage, batched ? name + "_batch" : name, m);
     fn->addFnAttr(llvm::Attribute::NoUnwind);
     std::size_t first = batched ? 1 : 0;
-    for (std::size_t i = 0; i < params.size(); ++i) fn->addParamAttr(static_cast<unsigned>(first + i), llvm::Attribute::NoAlias);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (params[i].kind != Arg::Period) fn->addParamAttr(static_cast<unsigned>(first + i), llvm::Attribute::NoAlias);
 
     Arrays arrays;
     for (std::size_t i = 0; i < params.size(); ++i) {
@@ -257,6 +263,7 @@ void emit_kernel(llvm::Module& m, const std::string& name, const ir::Function& f
         case Arg::Bar: arrays.bar.push_back({arg, params[i].count}); break;
         case Arg::Out: arrays.outputs.push_back({arg, params[i].count, false}); break;
         case Arg::OutAcc: arrays.outputs.push_back({arg, params[i].count, true}); break;
+        case Arg::Period: arrays.period = arg; break;
       }
     }
     auto* entry = llvm::BasicBlock::Create(ctx, "entry", fn);
@@ -295,13 +302,15 @@ std::unique_ptr<llvm::Module> generate(const ir::Program& p, const autodiff::Adj
   auto P = static_cast<std::int64_t>(p.layout.params.size());
   auto O = static_cast<std::int64_t>(p.layout.obs.size());
   emit_kernel(*module, "hpo_init", p.init, {{Arg::Params}, {Arg::Noise}, {Arg::Out, S}});
-  emit_kernel(*module, "hpo_observe", p.observe, {{Arg::Params}, {Arg::State}, {Arg::Out, O}});
+  emit_kernel(*module, "hpo_observe", p.observe, {{Arg::Params}, {Arg::State}, {Arg::Out, O}, {Arg::Period}});
   emit_kernel(*module, "hpo_step", p.step,
-              {{Arg::Params}, {Arg::State}, {Arg::Disc}, {Arg::Cont}, {Arg::Noise}, {Arg::Out, S}, {Arg::Out, 1}});
+              {{Arg::Params}, {Arg::State}, {Arg::Disc}, {Arg::Cont}, {Arg::Noise}, {Arg::Out, S}, {Arg::Out, 1},
+               {Arg::Period}});
   emit_kernel(*module, "hpo_step_adj", a.step_adj,
               {{Arg::Params}, {Arg::State}, {Arg::Disc}, {Arg::Cont}, {Arg::Noise}, {Arg::Bar, S}, {Arg::Bar, 1},
-               {Arg::OutAcc, S}, {Arg::OutAcc, C}});
-  emit_kernel(*module, "hpo_observe_adj", a.observe_adj, {{Arg::Params}, {Arg::State}, {Arg::Bar, O}, {Arg::OutAcc, S}});
+               {Arg::OutAcc, S}, {Arg::OutAcc, C}, {Arg::Period}});
+  emit_kernel(*module, "hpo_observe_adj", a.observe_adj,
+              {{Arg::Params}, {Arg::State}, {Arg::Bar, O}, {Arg::OutAcc, S}, {Arg::Period}});
   emit_kernel(*module, "hpo_init_adj", a.init_adj, {{Arg::Params}, {Arg::Noise}, {Arg::Bar, S}, {Arg::OutAcc, P}});
   std::string errors;
   llvm::raw_string_ostream stream(errors);

@@ -13,7 +13,7 @@ inline Ty result_type(Op op) {
     case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
     case Op::And: case Op::Or: case Op::Not: case Op::ConstB:
       return Ty::I1;
-    case Op::ConstI: case Op::Disc:
+    case Op::ConstI: case Op::Disc: case Op::Period:
       return Ty::I64;
     default:
       return Ty::F64;

@@ -48,6 +48,7 @@ class Interpreter {
         case Op::Cont: values_[inst.results[0]] = read(in_.cont, inst.attr, "continuous action"); break;
         case Op::Noise: values_[inst.results[0]] = read(in_.noise, inst.attr, "noise"); break;
         case Op::Bar: values_[inst.results[0]] = read(in_.bar, inst.attr, "seed"); break;
+        case Op::Period: values_[inst.results[0]] = static_cast<double>(in_.t); break;
         case Op::LoadParam: values_[inst.results[0]] = load(in_.params, inst, "param"); break;
         case Op::LoadState: values_[inst.results[0]] = load(in_.state, inst, "state"); break;
         case Op::LoadCont: values_[inst.results[0]] = load(in_.cont, inst, "continuous action"); break;

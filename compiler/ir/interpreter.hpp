@@ -14,6 +14,7 @@ namespace hpo::ir {
 struct KernelInputs {
   std::span<const double> params, state, disc, cont, noise;
   std::span<const double> bar = {};  // adjoint kernels: the seed (e.g. next_bar then cost_bar)
+  std::int64_t t = 0;                 // the step index that period() reads
 };
 
 // Runs f and returns its outputs in order. Throws std::out_of_range when a run-time index

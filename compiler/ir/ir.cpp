@@ -26,6 +26,7 @@ const char* spelling(Op op) {
     case Op::Cont: return "cont";
     case Op::Noise: return "noise";
     case Op::Bar: return "bar";
+    case Op::Period: return "period";
     case Op::LoadParam: return "load.param";
     case Op::LoadState: return "load.state";
     case Op::LoadCont: return "load.cont";
@@ -66,7 +67,7 @@ const char* spelling(Op op) {
 bool is_leaf(Op op) {
   switch (op) {
     case Op::ConstF: case Op::ConstI: case Op::ConstB:
-    case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise: case Op::Bar:
+    case Op::Param: case Op::State: case Op::Disc: case Op::Cont: case Op::Noise: case Op::Bar: case Op::Period:
       return true;
     default:
       return false;

@@ -20,6 +20,7 @@ enum class Op : std::uint8_t {
   ConstF, ConstI, ConstB,
   Param, State, Disc, Cont, Noise,
   Bar,  // an adjoint kernel's seed input (next_bar and cost_bar, obs_bar or state_bar)
+  Period,  // the step index t (I64), a scalar argument of step and observe kernels and their adjoints
   // Loads at an index known only at run time (a discrete action or categorical noise):
   // element attr + operand0 * attr2 of the input array.
   LoadParam, LoadState, LoadCont, LoadNoise,

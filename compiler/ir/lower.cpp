@@ -276,18 +276,28 @@ LVal Lowerer::index(const ast::IndexExpr& e) {
   // Static indices first; at most the dynamic ones remain.
   std::vector<std::optional<std::int64_t>> fixed;
   std::vector<ValueId> dynamic;
-  for (const auto& i : e.indices) {
-    LVal v = expr(*i);
+  const auto& dims = base_type.dims;
+  for (std::size_t k = 0; k < e.indices.size(); ++k) {
+    LVal v = expr(*e.indices[k]);
     if (v.is_int) {
       fixed.push_back(v.ints[0]);
     } else if (auto c = b().constant(v.vals[0])) {
       fixed.push_back(static_cast<std::int64_t>(*c));
     } else {
       fixed.push_back(std::nullopt);
-      dynamic.push_back(v.vals[0]);
+      ValueId index = v.vals[0];
+      // A run-time int (period() past the horizon: the observation after the last step, or an
+      // environment stepped on) reads the dimension's last element, in the interpreter as in the JIT.
+      if (e.indices[k]->type.scalar == Scalar::Int) {
+        // No location: the analysis reports the index, not this if, which is no branch of the model.
+        ValueId last = b().const_i(dims[k] - 1);
+        ValueId inside = b().binary(Op::Le, index, last, e.loc);
+        index = b().if_(inside, {}, [&]() { return std::vector<ValueId>{index}; },
+                        [&]() { return std::vector<ValueId>{last}; })[0];
+      }
+      dynamic.push_back(index);
     }
   }
-  const auto& dims = base_type.dims;
   std::vector<std::int64_t> strides(dims.size(), 1);
   for (std::size_t k = dims.size(); k-- > 1;) strides[k - 1] = strides[k] * dims[k];
   std::vector<std::int64_t> rest(dims.begin() + static_cast<long>(e.indices.size()), dims.end());
@@ -537,6 +547,7 @@ LVal Lowerer::call(const ast::CallExpr& e) {
     case Builtin::Div: {
       return int_value(floor_div(args[0].ints[0], args[1].ints[0]));
     }
+    case Builtin::Period: return LVal{{}, {b().leaf(Op::Period, Ty::I64, 0, e.loc)}, {}, false};
     case Builtin::SeededUniform:
     case Builtin::SeededNormal: {
       std::vector<std::int64_t> keys;

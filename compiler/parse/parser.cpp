@@ -270,6 +270,9 @@ void AstBuilder::item(HpoParser::ItemContext* ctx, ast::File& file) {
     file.horizons.push_back({loc(c), expr(c->expr())});
   } else if (auto* c = dynamic_cast<HpoParser::DiscountItemContext*>(ctx)) {
     file.discounts.push_back({loc(c), expr(c->expr())});
+  } else if (auto* c = dynamic_cast<HpoParser::PeriodsItemContext*>(ctx)) {
+    auto& items = c->which->getType() == HpoParser::REPORT ? file.report_periods : file.train_periods;
+    items.push_back({loc(c), expr(c->lo), expr(c->hi)});
   } else if (auto* c = dynamic_cast<HpoParser::FnItemContext*>(ctx)) {
     auto d = std::make_unique<ast::FnDecl>(loc(c->name), c->name->getText());
     for (auto* p : c->fnParam()) d->params.push_back({loc(p->name), p->name->getText(), type_ref(p->typeRef()), nullptr});

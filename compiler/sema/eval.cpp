@@ -461,6 +461,9 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
           out.reals[0] = call.builtin == Builtin::SeededUniform ? seeded_uniform(keys) : seeded_normal(keys);
           return out;
         }
+        case Builtin::Period:
+          diags_.error(e.loc, "period() is not known at compile time (it is the index of the current step)");
+          return std::nullopt;
         case Builtin::None: break;
       }
       return std::nullopt;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "sema/sema.hpp"
@@ -74,6 +75,7 @@ class Sema {
   void check_action(ast::ActionDecl& d, ast::Symbol& sym);
   void check_noise(ast::NoiseDecl& d, ast::Symbol& sym);
   void check_model_items();
+  void check_periods(std::vector<ast::PeriodsItem>& items, const char* which, PeriodRange& window);
 
   // ---- types.cpp helpers
   ast::Type compute_type(ast::Expr& e, Context ctx);
@@ -95,6 +97,7 @@ class Sema {
                              bool is_static, bool allow_shadowing);
   ast::Type const_type(const ast::Symbol* sym);
   void report_not_a_number(const ast::Expr& e, const ast::Type& t);
+  bool is_period(const ast::Expr& e) const;
 
  public:
   SourceManager& sources_;
@@ -114,6 +117,7 @@ class Sema {
   std::unordered_map<const ast::FnDecl*, Progress> fn_progress_;
   std::vector<const ast::FnDecl*> fn_stack_;  // functions being checked, outermost first
   std::unordered_map<const ast::Decl*, ast::Symbol*> decl_symbol_;
+  std::unordered_set<const ast::Symbol*> period_lets_;  // lets that hold period(), for index range checks
   std::int64_t work_ = 0;  // unrolled statements and comprehension elements visited
   bool work_exceeded_ = false;
 };

@@ -27,7 +27,7 @@ namespace {
 bool is_builtin_name(const std::string& name) {
   static const char* const kNames[] = {"relu", "abs",  "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus",
                                        "max",  "min",  "pow", "clamp", "sum", "mean", "dot", "real", "eye", "div",
-                                       "seeded_uniform", "seeded_normal"};
+                                       "seeded_uniform", "seeded_normal", "period"};
   for (const char* n : kNames)
     if (name == n) return true;
   return false;
@@ -194,6 +194,8 @@ void Sema::declare_globals() {
       for (auto& o : file.observes) refuse(o.loc, "observe");
       for (auto& h : file.horizons) refuse(h.loc, "horizon");
       for (auto& d : file.discounts) refuse(d.loc, "discount");
+      for (auto& r : file.report_periods) refuse(r.loc, "report periods");
+      for (auto& r : file.train_periods) refuse(r.loc, "train periods");
       for (auto& s : file.steps) refuse(s.loc, "step");
     }
   }

@@ -27,6 +27,9 @@ class Printer {
     }
     line(1) << "Horizon " << model_.horizon << '\n';
     line(1) << "Discount " << real(model_.discount) << '\n';
+    // Only declared windows: without one, every period counts.
+    for (const auto& [which, w] : {std::pair{"Report", &model_.report_periods}, std::pair{"Train", &model_.train_periods}})
+      if (w->declared) line(1) << which << " periods " << w->first << ".." << w->end << at(w->loc) << '\n';
     if (model_.step) {
       line(1) << "Step\n";
       block(*model_.step, 2);

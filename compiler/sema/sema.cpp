@@ -293,6 +293,23 @@ void Sema::check_noise(ast::NoiseDecl& d, ast::Symbol& sym) {
 
 void Sema::check_model_items() {
   ast::File& file = *model_->files.front();
+  // The horizon first: indices by period() in observe and step are checked against it.
+  if (file.horizons.empty()) {
+    diags_.error(file.header_loc.valid() ? file.header_loc : SourceLoc{file.file, 1, 1},
+                 "model '" + model_->name + "' has no horizon (add e.g. 'horizon 50')");
+  }
+  for (std::size_t i = 1; i < file.horizons.size(); ++i) {
+    diags_.error(file.horizons[i].loc, "horizon is given twice");
+    diags_.note(file.horizons[0].loc, "first given here");
+  }
+  if (!file.horizons.empty()) {
+    if (auto h = const_int(*file.horizons[0].value, Context::Const, "the horizon")) {
+      if (*h < 1 || *h > 10'000'000)
+        diags_.error(file.horizons[0].value->loc, "the horizon must be between 1 and 10000000, got " + std::to_string(*h));
+      else
+        model_->horizon = *h;
+    }
+  }
   // Observation: what the policy sees.
   if (file.observes.empty()) {
     model_->observe_all_state = true;
@@ -312,22 +329,6 @@ void Sema::check_model_items() {
     }
   }
 
-  if (file.horizons.empty()) {
-    diags_.error(file.header_loc.valid() ? file.header_loc : SourceLoc{file.file, 1, 1},
-                 "model '" + model_->name + "' has no horizon (add e.g. 'horizon 50')");
-  }
-  for (std::size_t i = 1; i < file.horizons.size(); ++i) {
-    diags_.error(file.horizons[i].loc, "horizon is given twice");
-    diags_.note(file.horizons[0].loc, "first given here");
-  }
-  if (!file.horizons.empty()) {
-    if (auto h = const_int(*file.horizons[0].value, Context::Const, "the horizon")) {
-      if (*h < 1 || *h > 10'000'000)
-        diags_.error(file.horizons[0].value->loc, "the horizon must be between 1 and 10000000, got " + std::to_string(*h));
-      else
-        model_->horizon = *h;
-    }
-  }
   for (std::size_t i = 1; i < file.discounts.size(); ++i) {
     diags_.error(file.discounts[i].loc, "discount is given twice");
     diags_.note(file.discounts[0].loc, "first given here");
@@ -343,6 +344,10 @@ void Sema::check_model_items() {
       }
     }
   }
+
+  model_->report_periods.end = model_->train_periods.end = model_->horizon;
+  check_periods(file.report_periods, "report", model_->report_periods);
+  check_periods(file.train_periods, "train", model_->train_periods);
 
   if (model_->states.empty() && !diags_.has_errors())
     diags_.error(file.header_loc.valid() ? file.header_loc : SourceLoc{file.file, 1, 1},
@@ -360,6 +365,41 @@ void Sema::check_model_items() {
   check_step_block(file.steps[0].body);
   // Unrolling needs every type and shape known: after any error it would only repeat them.
   if (!diags_.has_errors()) check_flow(file.steps[0].body, file.steps[0].loc);
+}
+
+void Sema::check_periods(std::vector<ast::PeriodsItem>& items, const char* which, PeriodRange& window) {
+  const std::string what = std::string(which) + " periods";
+  for (std::size_t i = 1; i < items.size(); ++i) {
+    diags_.error(items[i].loc, what + " are given twice");
+    diags_.note(items[0].loc, "first given here");
+  }
+  if (items.empty()) return;
+  ast::PeriodsItem& item = items[0];
+  auto lo = const_int(*item.lo, Context::Const, "the first period of '" + what + "'");
+  auto hi = const_int(*item.hi, Context::Const, "the end of '" + what + "'");
+  if (!lo || !hi) return;
+  const std::string range = std::to_string(*lo) + ".." + std::to_string(*hi);
+  if (*lo < 0) {
+    diags_.error(item.lo->loc, what + " " + range + " start before period 0");
+    return;
+  }
+  if (*hi < *lo) {
+    diags_.error(item.lo->loc, what + " " + range + " are reversed: the range is first..end with end after first (write " +
+                                   std::to_string(*hi) + ".." + std::to_string(*lo) + ")");
+    return;
+  }
+  if (*hi == *lo) {
+    diags_.error(item.lo->loc, what + " " + range + " are empty: the end is excluded, as in for loops (write " +
+                                   std::to_string(*lo) + ".." + std::to_string(*lo + 1) + " for one period)");
+    return;
+  }
+  // Without a horizon (already reported) the end cannot be judged.
+  if (model_->horizon > 0 && *hi > model_->horizon) {
+    diags_.error(item.hi->loc, what + " " + range + " go beyond the horizon: an episode has periods 0.." +
+                                   std::to_string(model_->horizon) + " (horizon " + std::to_string(model_->horizon) + ")");
+    return;
+  }
+  window = {*lo, *hi, true, item.loc};
 }
 
 }  // namespace sema

@@ -52,6 +52,15 @@ struct NoiseInfo {
   Distribution dist = Distribution::Normal;
 };
 
+// The periods [first, end) of an episode that count toward a total; declared with `report
+// periods lo..hi` or `train periods lo..hi`, otherwise every period of the horizon.
+struct PeriodRange {
+  std::int64_t first = 0;
+  std::int64_t end = 0;
+  bool declared = false;
+  SourceLoc loc;  // the declaration, when declared
+};
+
 struct CheckedModel {
   std::string name;
   bool is_module = false;   // a library file checked on its own
@@ -69,6 +78,9 @@ struct CheckedModel {
   bool observe_all_state = false;
   std::int64_t horizon = 0;
   double discount = 1.0;
+  PeriodRange report_periods;  // periods in the reported cost
+  PeriodRange train_periods;   // periods in the training loss
+  bool uses_period = false;     // step or observe reads period()
   const ast::Block* step = nullptr;
 };
 

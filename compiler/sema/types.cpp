@@ -49,6 +49,10 @@ const ast::NameRef* root_name(const ast::Expr& e) {
   return nullptr;
 }
 
+// An int known only at run time (period(), or an int picked by a discrete choice): it compares
+// and indexes, and arithmetic on it gives a real, since the IR's integers are compile-time values.
+bool runtime_int(const ast::Expr& e) { return e.type.scalar == Scalar::Int && !e.is_static; }
+
 bool is_comparison(ast::BinaryOp op) {
   using ast::BinaryOp;
   return op == BinaryOp::Lt || op == BinaryOp::Le || op == BinaryOp::Gt || op == BinaryOp::Ge ||
@@ -62,6 +66,12 @@ void Sema::report_not_a_number(const ast::Expr& e, const Type& t) {
   std::string what = name && name->symbol ? describe(*name->symbol) : "a " + t.element().str() + " value";
   diags_.error(e.loc, what + " is a discrete choice, not a number; compare it (== 1), index with it, "
                              "or convert it explicitly with real(...)");
+}
+
+bool Sema::is_period(const ast::Expr& e) const {
+  if (e.kind == ast::ExprKind::Call) return static_cast<const ast::CallExpr&>(e).builtin == ast::Builtin::Period;
+  if (e.kind == ast::ExprKind::Name) return period_lets_.count(static_cast<const ast::NameRef&>(e).symbol) > 0;
+  return false;
 }
 
 const ast::Symbol* Sema::lookup(const std::string& name) const {
@@ -227,6 +237,14 @@ Type Sema::type_index(ast::IndexExpr& e, Context ctx) {
                                           " but the dimension has size " + std::to_string(base.dims[i]));
       return Type::error();
     }
+    // period() runs over every step of the horizon: each must have an element.
+    if (is_period(*e.indices[i]) && model_->horizon > 0 && base.dims[i] < model_->horizon) {
+      diags_.error(e.indices[i]->loc, "this index is period(), which takes values 0.." +
+                                          std::to_string(model_->horizon - 1) + " (horizon " +
+                                          std::to_string(model_->horizon) + "), but the dimension has size " +
+                                          std::to_string(base.dims[i]));
+      return Type::error();
+    }
   }
   e.is_static = is_static;
   return base.with_dims(std::vector<std::int64_t>(base.dims.begin() + static_cast<long>(e.indices.size()), base.dims.end()));
@@ -247,7 +265,7 @@ Type Sema::type_unary(ast::UnaryExpr& e, Context ctx) {
     report_not_a_number(*e.operand, t);
     return Type::error();
   }
-  if (t.scalar == Scalar::Bool) return Type::real(t.dims);
+  if (t.scalar == Scalar::Bool || runtime_int(*e.operand)) return Type::real(t.dims);
   return t;
 }
 
@@ -330,10 +348,16 @@ Type Sema::type_binary(ast::BinaryExpr& e, Context ctx) {
       diags_.error(e.loc, "'%' needs integers, not " + a.str() + " and " + b.str());
       return Type::error();
     }
+    if (!e.is_static) {
+      diags_.error(e.loc, "'%' needs integers known at compile time, and " +
+                              std::string(is_period(*e.lhs) || is_period(*e.rhs) ? "period()" : "this operand") +
+                              " is known only at run time");
+      return Type::error();
+    }
     return {Scalar::Int, 0, dims};
   }
   if (e.op == BinaryOp::Div) return Type::real(dims);
-  if (a.scalar == Scalar::Int && b.scalar == Scalar::Int) return {Scalar::Int, 0, dims};
+  if (a.scalar == Scalar::Int && b.scalar == Scalar::Int && e.is_static) return {Scalar::Int, 0, dims};
   return Type::real(dims);
 }
 
@@ -375,6 +399,8 @@ Type Sema::type_cond(ast::CondExpr& e, Context ctx) {
                             " and " + b.str());
     return Type::error();
   }
+  if (a.scalar == Scalar::Int && b.scalar == Scalar::Int && (runtime_int(*e.then_value) || runtime_int(*e.else_value)))
+    return Type::real(dims);
   if (a.scalar == b.scalar) return a.with_dims(dims);
   return Type::real(dims);
 }
@@ -411,7 +437,7 @@ Type Sema::type_array(ast::ArrayLit& e, Context ctx) {
     return Type::error();
   }
   e.is_static = is_static;
-  if (all_int) return {Scalar::Int, 0, dims};
+  if (all_int && is_static) return {Scalar::Int, 0, dims};
   if (all_bool) return Type::boolean(dims);
   return Type::real(dims);
 }
@@ -459,6 +485,7 @@ Type Sema::type_comprehension(ast::Comprehension& e, Context ctx) {
     return Type::error();
   }
   e.is_static = e.body->is_static;
+  if (runtime_int(*e.body)) return Type::real(dims);
   return body.with_dims(dims);
 }
 
@@ -472,6 +499,7 @@ Type Sema::type_call(ast::CallExpr& e, Context ctx) {
       {"mean", ast::Builtin::Mean},   {"dot", ast::Builtin::Dot},         {"real", ast::Builtin::Real},
       {"eye", ast::Builtin::Eye},     {"div", ast::Builtin::Div},
       {"seeded_uniform", ast::Builtin::SeededUniform}, {"seeded_normal", ast::Builtin::SeededNormal},
+      {"period", ast::Builtin::Period},
   };
   for (const auto& [name, builtin] : kBuiltins) {
     if (e.callee == name) {
@@ -543,7 +571,7 @@ Type Sema::type_builtin(ast::CallExpr& e, Context ctx) {
         return Type::real();
       }
       if (!broadcast(dims)) return Type::error();
-      if (args[0].scalar == ast::Scalar::Int && args[1].scalar == ast::Scalar::Int) return Type::integer();
+      if (args[0].scalar == ast::Scalar::Int && args[1].scalar == ast::Scalar::Int && is_static) return Type::integer();
       return Type::real(dims);
     case Builtin::Pow:
       if (!arity(2, 2, "pow(base, exponent)") || !broadcast(dims)) return Type::error();
@@ -592,6 +620,12 @@ Type Sema::type_builtin(ast::CallExpr& e, Context ctx) {
           diags_.error(e.args[i]->loc, "'div' is integer division; it needs integers, not " + args[i].str());
           return Type::error();
         }
+        if (!e.args[i]->is_static) {
+          diags_.error(e.args[i]->loc, "'div' needs integers known at compile time, and " +
+                                           std::string(is_period(*e.args[i]) ? "period()" : "this one") +
+                                           " is known only at run time (use '/' for a real quotient)");
+          return Type::error();
+        }
       }
       return Type::integer();
     case Builtin::SeededUniform: case Builtin::SeededNormal:
@@ -604,8 +638,22 @@ Type Sema::type_builtin(ast::CallExpr& e, Context ctx) {
           diags_.error(e.args[i]->loc, "'" + name + "' keys are integers (a seed, loop indices), not " + args[i].str());
           return Type::error();
         }
+        if (!e.args[i]->is_static) {
+          diags_.error(e.args[i]->loc, "'" + name + "' keys must be known at compile time (a seed, loop indices)");
+          return Type::error();
+        }
       }
       return Type::real();
+    case Builtin::Period:
+      if (!arity(0, 0, "period()")) return Type::error();
+      if (ctx != Context::Step && ctx != Context::Observe) {
+        diags_.error(e.loc, std::string("period() is the index of the current step, known only in step and observe, "
+                                        "not in ") + context_phrase(ctx));
+        return Type::error();
+      }
+      model_->uses_period = true;
+      e.is_static = false;
+      return Type::integer();
     case Builtin::None: break;
   }
   return Type::error();
@@ -769,6 +817,7 @@ void Sema::check_stmt(ast::Stmt& s) {
       auto& let = static_cast<ast::LetStmt&>(s);
       Type t = type_of(*let.value, Context::Step);
       let.symbol = declare_local(ast::SymbolKind::Let, let.name, let.loc, t, let.value->is_static, false);
+      if (let.symbol && is_period(*let.value)) period_lets_.insert(let.symbol);
       return;
     }
     case ast::StmtKind::Assign: check_assign(static_cast<ast::AssignStmt&>(s)); return;

@@ -24,6 +24,15 @@ struct CompileOptions {
   int opt_level = 2;                     // LLVM optimization: 2 or 0
 };
 
+// The periods [first, end) of an episode that count toward a total (period t is step t).
+struct PeriodWindow {
+  std::int64_t first = 0;
+  std::int64_t end = 0;
+  std::int64_t size() const { return end - first; }
+  bool contains(std::int64_t t) const { return first <= t && t < end; }
+  friend bool operator==(const PeriodWindow&, const PeriodWindow&) = default;
+};
+
 // Thrown by compile_* with every diagnostic, formatted as hpoc prints them.
 class CompileError : public std::runtime_error {
  public:
@@ -41,6 +50,15 @@ class Model {
   const std::string& name() const;
   std::int64_t horizon() const;
   double discount() const;
+
+  // Which periods count: report_window for the reported cost (`report periods lo..hi`), train_window
+  // for the training loss (`train periods lo..hi`); every period when the model declares none.
+  // For an episode of `horizon` steps (0: the model's), end is clipped to it, and first too (an
+  // empty window) when the episode ends before the window starts.
+  PeriodWindow report_window(std::int64_t horizon = 0) const;
+  PeriodWindow train_window(std::int64_t horizon = 0) const;
+  // Whether step or observe read period(), the step index: their kernels then need the right t.
+  bool uses_period() const;
 
   // Element names, row-major, e.g. "on_hand[2]". Generated gate actions are discrete actions.
   const std::vector<std::string>& param_names() const;
@@ -69,15 +87,17 @@ class Model {
   std::string analysis() const;  // the smooth/discrete split, as `hpoc analyze` prints it
   double compile_seconds() const;
 
-  // Per-sample kernels (ABI of docs/pipeline.md). Adjoint outputs are added to (+=).
+  // Per-sample kernels (ABI of docs/pipeline.md). Adjoint outputs are added to (+=). t is the step
+  // index that period() reads: the step taken, or for observe the step about to be taken.
   void init(std::span<const double> noise0, std::span<double> state) const;
-  void observe(std::span<const double> state, std::span<double> obs) const;
+  void observe(std::span<const double> state, std::span<double> obs, std::int64_t t = 0) const;
   double step(std::span<const double> state, std::span<const std::int32_t> disc, std::span<const double> cont,
-              std::span<const double> noise, std::span<double> next_state) const;
+              std::span<const double> noise, std::span<double> next_state, std::int64_t t = 0) const;
   void step_adjoint(std::span<const double> state, std::span<const std::int32_t> disc, std::span<const double> cont,
                     std::span<const double> noise, std::span<const double> next_state_bar, double cost_bar,
-                    std::span<double> state_bar, std::span<double> cont_bar) const;
-  void observe_adjoint(std::span<const double> state, std::span<const double> obs_bar, std::span<double> state_bar) const;
+                    std::span<double> state_bar, std::span<double> cont_bar, std::int64_t t = 0) const;
+  void observe_adjoint(std::span<const double> state, std::span<const double> obs_bar, std::span<double> state_bar,
+                       std::int64_t t = 0) const;
 
  private:
   friend struct detail::ModelAccess;

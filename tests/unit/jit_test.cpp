@@ -88,6 +88,7 @@ void check_model_file(const std::string& path, codegen::OptLevel level) {
   const std::size_t S = l.state.size(), C = l.cont.size(), O = l.obs.size(), P = l.params.size();
   std::mt19937 rng(11);
   constexpr std::size_t kBatch = 5;
+  constexpr std::int64_t kT = 2;  // the step index period() reads, where a model does
   std::vector<Sample> samples;
   for (std::size_t b = 0; b < kBatch; ++b) samples.push_back(random_sample(l, rng));
 
@@ -95,16 +96,16 @@ void check_model_file(const std::string& path, codegen::OptLevel level) {
   for (const Sample& s : samples) {
     // step
     std::vector<double> next(S), cost(1);
-    k->step(params.data(), s.state.data(), s.disc_int.data(), s.cont.data(), s.noise.data(), next.data(), cost.data());
-    auto want = ir::interpret(program->step, {params, s.state, s.disc, s.cont, s.noise});
+    k->step(params.data(), s.state.data(), s.disc_int.data(), s.cont.data(), s.noise.data(), next.data(), cost.data(), kT);
+    auto want = ir::interpret(program->step, {params, s.state, s.disc, s.cont, s.noise, {}, kT});
     next.push_back(cost[0]);
     check_all_close(next, want, "step");
     next_all.push_back(next);
     // step_adj accumulates into its outputs
     std::vector<double> state_bar(S, 1.0), cont_bar(C, 1.0);
     k->step_adj(params.data(), s.state.data(), s.disc_int.data(), s.cont.data(), s.noise.data(), s.next_bar.data(),
-                s.next_bar.data() + S, state_bar.data(), cont_bar.data());
-    auto grad = ir::interpret(adjoints.step_adj, {params, s.state, s.disc, s.cont, s.noise, s.next_bar});
+                s.next_bar.data() + S, state_bar.data(), cont_bar.data(), kT);
+    auto grad = ir::interpret(adjoints.step_adj, {params, s.state, s.disc, s.cont, s.noise, s.next_bar, kT});
     std::vector<double> got;
     for (double v : state_bar) got.push_back(v - 1.0);
     for (double v : cont_bar) got.push_back(v - 1.0);
@@ -115,12 +116,12 @@ void check_model_file(const std::string& path, codegen::OptLevel level) {
     cont_bar_all.push_back(cont_bar);
     // observe and its adjoint
     std::vector<double> obs(O);
-    k->observe(params.data(), s.state.data(), obs.data());
-    check_all_close(obs, ir::interpret(program->observe, {params, s.state, {}, {}, {}}), "observe");
+    k->observe(params.data(), s.state.data(), obs.data(), kT);
+    check_all_close(obs, ir::interpret(program->observe, {params, s.state, {}, {}, {}, {}, kT}), "observe");
     obs_all.push_back(obs);
     std::vector<double> obs_state_bar(S, 0.0);
-    k->observe_adj(params.data(), s.state.data(), s.obs_bar.data(), obs_state_bar.data());
-    check_all_close(obs_state_bar, ir::interpret(adjoints.observe_adj, {params, s.state, {}, {}, {}, s.obs_bar}),
+    k->observe_adj(params.data(), s.state.data(), s.obs_bar.data(), obs_state_bar.data(), kT);
+    check_all_close(obs_state_bar, ir::interpret(adjoints.observe_adj, {params, s.state, {}, {}, {}, s.obs_bar, kT}),
                     "observe_adj");
     // init and its adjoint
     std::vector<double> init(S);
@@ -147,7 +148,7 @@ void check_model_file(const std::string& path, codegen::OptLevel level) {
   auto state = soa(states), cont = C ? soa(conts) : std::vector<double>{}, noise = l.noise.empty() ? std::vector<double>{} : soa(noises);
   auto disc = l.disc.empty() ? std::vector<std::int32_t>{} : soa(discs);
   std::vector<double> next(S * kBatch), cost(kBatch);
-  k->step_batch(n, params.data(), state.data(), disc.data(), cont.data(), noise.data(), next.data(), cost.data());
+  k->step_batch(n, params.data(), state.data(), disc.data(), cont.data(), noise.data(), next.data(), cost.data(), kT);
   for (std::size_t b = 0; b < kBatch; ++b) {
     for (std::size_t i = 0; i < S; ++i) CHECK(next[i * kBatch + b] == next_all[b][i]);
     CHECK(cost[b] == next_all[b][S]);
@@ -162,13 +163,13 @@ void check_model_file(const std::string& path, codegen::OptLevel level) {
   auto next_bar = soa(next_only);
   std::vector<double> state_bar(S * kBatch, 1.0), cont_bar(C * kBatch, 1.0);
   k->step_adj_batch(n, params.data(), state.data(), disc.data(), cont.data(), noise.data(), next_bar.data(), cost_bar.data(),
-                    state_bar.data(), cont_bar.data());
+                    state_bar.data(), cont_bar.data(), kT);
   for (std::size_t b = 0; b < kBatch; ++b) {
     for (std::size_t i = 0; i < S; ++i) CHECK(state_bar[i * kBatch + b] == state_bar_all[b][i]);
     for (std::size_t i = 0; i < C; ++i) CHECK(cont_bar[i * kBatch + b] == cont_bar_all[b][i]);
   }
   std::vector<double> obs(O * kBatch), init(S * kBatch);
-  k->observe_batch(n, params.data(), state.data(), obs.data());
+  k->observe_batch(n, params.data(), state.data(), obs.data(), kT);
   k->init_batch(n, params.data(), noise.data(), init.data());
   for (std::size_t b = 0; b < kBatch; ++b) {
     for (std::size_t i = 0; i < O; ++i) CHECK(obs[i * kBatch + b] == obs_all[b][i]);
