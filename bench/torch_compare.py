@@ -80,7 +80,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations per run")
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--mode", default="hpo", choices=["hpo", "hpo-paper"])
+    parser.add_argument("--mode", default="hpo-batch-mean", choices=["hpo-batch-mean", "hpo"],
+                        help="hpo-batch-mean: one pathwise step per batch (--advantage batch-mean); hpo: the "
+                             "default (critic, full-batch step, 4 x 4 PPO minibatches, timed without the KL stop)")
     parser.add_argument("--precision", default="f32", choices=["f32", "f64"], help="hpoc's (PyTorch runs f32)")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--python", default="/usr/bin/python3", help="a Python with torch")

@@ -79,7 +79,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--hidden", widths, "Semicolon-separated hidden sizes, each comma-separated")->capture_default_str();
   app.add_option("--precision", precisions, "Comma-separated: f32, f64")->capture_default_str();
-  app.add_option("--mode", mode, "hpo (the default options) or hpo-paper (--sf-epochs 4: value net, PPO epochs)")
+  app.add_option("--mode", mode,
+                 "hpo (the default options: critic, full-batch step, PPO epochs, timed without the KL stop) or "
+                 "hpo-batch-mean (--advantage batch-mean: one pathwise step per batch)")
       ->capture_default_str();
   app.add_option("--batch", batch, "Episodes per iteration")->capture_default_str();
   app.add_option("--iterations", iterations, "Timed iterations per configuration")->capture_default_str();
@@ -88,8 +90,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Threads")->capture_default_str();
   app.add_flag("--json", json, "One JSON object per configuration instead of the table");
   CLI11_PARSE(app, argc, argv);
-  if (mode != "hpo" && mode != "hpo-paper") {
-    std::cerr << "train_bench: --mode is hpo or hpo-paper\n";
+  if (mode != "hpo" && mode != "hpo-batch-mean") {
+    std::cerr << "train_bench: --mode is hpo or hpo-batch-mean\n";
     return 2;
   }
 
@@ -117,7 +119,8 @@ int main(int argc, char** argv) {
         o.iterations = 1 << 30;  // no learning-rate or entropy schedule moves, no dev evaluation in the window
         o.eval_every = 1 << 30;
         o.dev_episodes = 2;
-        if (mode == "hpo-paper") o.sf_epochs = 4;
+        if (mode == "hpo-batch-mean") o.hpo.advantage = hpo::Advantage::BatchMean;
+        o.sf.target_kl = 0;  // every PPO minibatch runs: the time of an iteration does not depend on where it stops
         hpo::Trainer trainer(model, o);
         for (std::int64_t i = 0; i < warmup; ++i) trainer.iterate();
         trainer.reset_time_split();

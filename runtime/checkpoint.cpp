@@ -29,6 +29,7 @@ constexpr Names kAlgos[] = {{"hpo", int(Algo::HPO)},
                             {"ppo", int(Algo::PPO)},
                             {"reinforce", int(Algo::Reinforce)},
                             {"gumbel-st", int(Algo::GumbelST)}};
+constexpr Names kAdvantages[] = {{"gae", int(Advantage::GAE)}, {"batch-mean", int(Advantage::BatchMean)}};
 constexpr Names kBaselines[] = {{"value", int(Baseline::Value)}, {"batch-mean", int(Baseline::BatchMean)}};
 constexpr Names kSchedules[] = {
     {"constant", int(Schedule::Constant)}, {"linear", int(Schedule::Linear)}, {"cosine", int(Schedule::Cosine)}};
@@ -51,6 +52,9 @@ int parse_name(const Names (&table)[N], const std::string& text, const char* wha
   throw std::invalid_argument("unknown " + std::string(what) + " '" + text + "' (choose from " + choices + ")");
 }
 
+json number_or_null(double x) { return std::isnan(x) ? json(nullptr) : json(x); }
+double number_or_nan(const json& j) { return j.is_null() ? NAN : j.get<double>(); }
+
 json options_to_json(const TrainOptions& o) {
   return json{{"algo", to_string(o.algo)},
               {"iterations", o.iterations},
@@ -64,18 +68,8 @@ json options_to_json(const TrainOptions& o) {
               {"precision", to_string(o.precision)},
               {"gaussian", o.gaussian},
               {"init_log_std", o.init_log_std},
-              {"baseline", to_string(o.baseline)},
-              {"value_epochs", o.value_epochs},
-              {"sf_epochs", o.sf_epochs},
-              {"epochs", o.epochs},
-              {"minibatches", o.minibatches},
-              {"clip", o.clip},
-              {"target_kl", o.target_kl},
-              {"gae_lambda", o.gae_lambda},
-              {"value_coef", o.value_coef},
-              {"entropy_coef", std::isnan(o.entropy_coef) ? json(nullptr) : json(o.entropy_coef)},
-              {"entropy_final", o.entropy_final},
-              {"temperature", o.temperature},
+              {"entropy", number_or_null(o.entropy)},
+              {"entropy_final", number_or_null(o.entropy_final)},
               {"seed", o.seed},
               {"threads", o.threads},
               {"dev_seed", o.dev_seed},
@@ -84,7 +78,41 @@ json options_to_json(const TrainOptions& o) {
               {"test_episodes", o.test_episodes},
               {"eval_every", o.eval_every},
               {"greedy_eval", o.greedy_eval},
-              {"out_dir", o.out_dir}};
+              {"out_dir", o.out_dir},
+              {"sf",
+               {{"gae_gamma", o.sf.gae_gamma},
+                {"gae_lambda", o.sf.gae_lambda},
+                {"epochs", o.sf.epochs},
+                {"minibatches", o.sf.minibatches},
+                {"clip", o.sf.clip},
+                {"target_kl", o.sf.target_kl},
+                {"value_coef", o.sf.value_coef}}},
+              {"hpo", {{"advantage", to_string(o.hpo.advantage)}, {"pathwise_coef", o.hpo.pathwise_coef}}},
+              {"reinforce", {{"baseline", to_string(o.reinforce.baseline)}, {"value_epochs", o.reinforce.value_epochs}}},
+              {"gumbel", {{"temperature", o.gumbel.temperature}}}};
+}
+
+// Checkpoints before the per-algorithm sections (no "sf" key) kept one flat list; what evaluation
+// needs (precision, widths, horizon, greedy) reads the same, the training settings as they were.
+void legacy_sections_from_json(const json& j, TrainOptions& o) {
+  o.entropy = number_or_nan(j.at("entropy_coef"));
+  j.at("entropy_final").get_to(o.entropy_final);
+  j.at("epochs").get_to(o.sf.epochs);
+  j.at("minibatches").get_to(o.sf.minibatches);
+  j.at("clip").get_to(o.sf.clip);
+  j.at("target_kl").get_to(o.sf.target_kl);
+  j.at("gae_lambda").get_to(o.sf.gae_lambda);
+  j.at("value_coef").get_to(o.sf.value_coef);
+  o.sf.gae_gamma = 1.0;  // the model's discount then; a checkpoint does not know it
+  if (o.algo == Algo::HPO || o.algo == Algo::HPODecoupled) {
+    const int sf_epochs = j.at("sf_epochs").get<int>();
+    o.hpo.advantage = sf_epochs > 0 ? Advantage::GAE : Advantage::BatchMean;
+    o.hpo.pathwise_coef = 1.0;
+    if (sf_epochs > 0) o.sf.epochs = sf_epochs;
+  }
+  o.reinforce.baseline = parse_baseline(j.at("baseline").get<std::string>());
+  j.at("value_epochs").get_to(o.reinforce.value_epochs);
+  j.at("temperature").get_to(o.gumbel.temperature);
 }
 
 TrainOptions options_from_json(const json& j) {
@@ -102,18 +130,6 @@ TrainOptions options_from_json(const json& j) {
   o.precision = j.contains("precision") ? parse_precision(j.at("precision").get<std::string>()) : Precision::F64;
   j.at("gaussian").get_to(o.gaussian);
   j.at("init_log_std").get_to(o.init_log_std);
-  o.baseline = parse_baseline(j.at("baseline").get<std::string>());
-  j.at("value_epochs").get_to(o.value_epochs);
-  j.at("sf_epochs").get_to(o.sf_epochs);
-  j.at("epochs").get_to(o.epochs);
-  j.at("minibatches").get_to(o.minibatches);
-  j.at("clip").get_to(o.clip);
-  j.at("target_kl").get_to(o.target_kl);
-  j.at("gae_lambda").get_to(o.gae_lambda);
-  j.at("value_coef").get_to(o.value_coef);
-  o.entropy_coef = j.at("entropy_coef").is_null() ? NAN : j.at("entropy_coef").get<double>();
-  j.at("entropy_final").get_to(o.entropy_final);
-  j.at("temperature").get_to(o.temperature);
   j.at("seed").get_to(o.seed);
   j.at("threads").get_to(o.threads);
   j.at("dev_seed").get_to(o.dev_seed);
@@ -123,6 +139,25 @@ TrainOptions options_from_json(const json& j) {
   j.at("eval_every").get_to(o.eval_every);
   j.at("greedy_eval").get_to(o.greedy_eval);
   j.at("out_dir").get_to(o.out_dir);
+  if (!j.contains("sf")) {
+    legacy_sections_from_json(j, o);
+    return o;
+  }
+  o.entropy = number_or_nan(j.at("entropy"));
+  o.entropy_final = number_or_nan(j.at("entropy_final"));
+  const json& sf = j.at("sf");
+  sf.at("gae_gamma").get_to(o.sf.gae_gamma);
+  sf.at("gae_lambda").get_to(o.sf.gae_lambda);
+  sf.at("epochs").get_to(o.sf.epochs);
+  sf.at("minibatches").get_to(o.sf.minibatches);
+  sf.at("clip").get_to(o.sf.clip);
+  sf.at("target_kl").get_to(o.sf.target_kl);
+  sf.at("value_coef").get_to(o.sf.value_coef);
+  o.hpo.advantage = parse_advantage(j.at("hpo").at("advantage").get<std::string>());
+  j.at("hpo").at("pathwise_coef").get_to(o.hpo.pathwise_coef);
+  o.reinforce.baseline = parse_baseline(j.at("reinforce").at("baseline").get<std::string>());
+  j.at("reinforce").at("value_epochs").get_to(o.reinforce.value_epochs);
+  j.at("gumbel").at("temperature").get_to(o.gumbel.temperature);
   return o;
 }
 
@@ -143,9 +178,11 @@ std::vector<double> bounds_from_json(const json& j, double infinity) {
 }  // namespace
 
 std::string to_string(Algo a) { return name_of(kAlgos, int(a)); }
+std::string to_string(Advantage a) { return name_of(kAdvantages, int(a)); }
 std::string to_string(Baseline b) { return name_of(kBaselines, int(b)); }
 std::string to_string(Schedule s) { return name_of(kSchedules, int(s)); }
 Algo parse_algo(const std::string& s) { return Algo(parse_name(kAlgos, s, "algorithm")); }
+Advantage parse_advantage(const std::string& s) { return Advantage(parse_name(kAdvantages, s, "advantage")); }
 Baseline parse_baseline(const std::string& s) { return Baseline(parse_name(kBaselines, s, "baseline")); }
 Schedule parse_schedule(const std::string& s) { return Schedule(parse_name(kSchedules, s, "schedule")); }
 std::string to_string(Precision p) { return name_of(kPrecisions, int(p)); }

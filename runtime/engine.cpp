@@ -435,9 +435,10 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
     env.step(sh.disc, sh.cont_action);
     check_finite(env, n, model, first, t);
     auto cost = env.cost();
+    const bool counted = spec.counted.contains(t);
     for (std::int64_t b = 0; b < n; ++b) {
       batch.cost(t, first + b) = cost[b];
-      batch.total[first + b] += weight * cost[b];
+      if (counted) batch.total[first + b] += weight * cost[b];
     }
     weight *= spec.discount;
     laps.to(&TimeSplit::simulator);
@@ -467,7 +468,8 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
   std::swap(sh.state_bar, sh.next_bar);
   std::fill(sh.state_bar.begin(), sh.state_bar.end(), 0.0);
   std::fill(sh.cont_bar.begin(), sh.cont_bar.end(), 0.0);
-  std::fill(sh.cost_bar.begin(), sh.cost_bar.end(), bw.cost_weight * std::pow(spec.discount, double(t)));
+  std::fill(sh.cost_bar.begin(), sh.cost_bar.end(),
+            bw.costs.contains(t) ? bw.cost_weight * std::pow(spec.discount, double(t)) : 0.0);
   env.step_backward(t, sh.next_bar, sh.cost_bar, sh.state_bar, sh.cont_bar);
   laps.to(&TimeSplit::simulator);
 

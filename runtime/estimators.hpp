@@ -9,7 +9,8 @@
 namespace hpo::runtime {
 
 struct BackwardSpec {
-  double cost_weight = 1.0;       // dL/dcost_t = cost_weight * discount^t
+  double cost_weight = 1.0;       // dL/dcost_t = cost_weight * discount^t for t in costs, else 0
+  PeriodWindow costs{0, std::numeric_limits<std::int64_t>::max()};  // the model's train window
   bool score_function = true;     // add log pi(d_t | o_t) * sf_weight(t, b)
   bool cross_term = true;         // let the discrete head's gradient flow back into the states
   bool straight_through = false;  // Gumbel-softmax straight-through for the discrete choices

@@ -3,6 +3,7 @@
 // on how the episodes were split among threads.
 #pragma once
 
+#include <limits>
 #include <stdexcept>
 
 #include "runtime/policy.hpp"
@@ -32,6 +33,8 @@ struct RolloutSpec {
   bool record = true;             // keep the trajectory for a backward pass
   bool states = false;            // with record, copy each step's state into the batch (for export)
   bool values = false;            // evaluate the value network at every step
+  // The periods summed into Batch::total (the model's report window for evaluations).
+  PeriodWindow counted{0, std::numeric_limits<std::int64_t>::max()};
 };
 
 // Arrays [T][k][episodes] hold step t's k-th element of episode b at (t * k_count + k) * episodes + b.
@@ -45,7 +48,7 @@ struct Batch {
   Matrix cost;                       // [horizon x episodes]
   Matrix logp_disc, logp_cont;       // [horizon x episodes]: log pi(d | o), log pi(u | o, d) when sampled
   Matrix value;                      // [horizon x episodes]: V(o_t) in cost units, if asked
-  Vector total;                      // [episodes]: sum_t discount^t cost_t
+  Vector total;                      // [episodes]: sum over the counted periods of discount^t cost_t
 
   // Step t's observations as [episodes x obs] (column-major: one column per element).
   Eigen::Map<const Matrix> obs_at(std::int64_t t, int obs_size) const {

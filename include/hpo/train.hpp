@@ -19,24 +19,61 @@ enum class Algo {
   Reinforce,     // plain score function
   GumbelST,      // straight-through Gumbel-softmax, pathwise only (biased)
 };
-enum class Baseline { Value, BatchMean };  // for the score-function terms of hpo and reinforce
+// The score-function part of hpo (and reinforce's baseline): a critic with GAE, as the paper runs
+// it, or the leave-one-out batch mean of the costs-to-go with no critic (the earlier default).
+enum class Advantage { GAE, BatchMean };
+enum class Baseline { Value, BatchMean };  // reinforce: the value network (Monte Carlo fit) or the batch mean
 enum class Schedule { Constant, Linear, Cosine };
 // The arithmetic of the policy networks. The simulator and its adjoints stay double; parameters,
 // the optimizer and checkpoints too: f32 runs the networks on float copies of the weights.
 enum class Precision { F32, F64 };
 
 // Names as the command line spells them ("hpo", "hpo-decoupled", "ppo", "reinforce", "gumbel-st";
-// "value", "batch-mean"; "constant", "linear", "cosine"; "f32", "f64"). parse_* throw
-// std::invalid_argument.
+// "gae", "batch-mean"; "value", "batch-mean"; "constant", "linear", "cosine"; "f32", "f64").
+// parse_* throw std::invalid_argument.
 std::string to_string(Algo algo);
+std::string to_string(Advantage advantage);
 std::string to_string(Baseline baseline);
 std::string to_string(Schedule schedule);
 std::string to_string(Precision precision);
 Algo parse_algo(const std::string& name);
+Advantage parse_advantage(const std::string& name);
 Baseline parse_baseline(const std::string& name);
 Schedule parse_schedule(const std::string& name);
 Precision parse_precision(const std::string& name);
 
+// The likelihood-ratio machinery that hpo (with GAE advantages) and ppo share, with the paper's
+// settings: a value network on the observations, GAE with its own gamma and lambda, and after each
+// batch's first step, epochs x minibatches of PPO-clipped steps that stop at the first minibatch
+// whose approximate KL from the batch's policy passes target_kl.
+struct ScoreFunctionOptions {
+  double gae_gamma = 0.99;
+  double gae_lambda = 0.96;
+  int epochs = 4;         // 0: only the full-batch first step
+  int minibatches = 4;
+  double clip = 0.15;
+  double target_kl = 0.015;  // 0: never stop early
+  double value_coef = 0.15;
+};
+
+struct HpoOptions {  // hpo and hpo-decoupled
+  // gae: the paper's loss, in units of batch standard deviations: pathwise_coef x (the pathwise
+  // loss / its batch std) + normalized GAE advantages. batch-mean: the earlier variant, in cost
+  // units: the pathwise loss + log pi x (G_t - leave-one-out mean), no critic, no epochs.
+  Advantage advantage = Advantage::GAE;
+  double pathwise_coef = 5.0;
+};
+
+struct ReinforceOptions {
+  Baseline baseline = Baseline::BatchMean;
+  int value_epochs = 2;  // value-network epochs per iteration when it is the baseline
+};
+
+struct GumbelOptions {
+  double temperature = 1.0;
+};
+
+// Options common to every algorithm, then one section per algorithm (sf: shared by hpo and ppo).
 struct TrainOptions {
   Algo algo = Algo::HPO;
   // Many small batches: the pathwise gradient is precise enough that more updates per simulated
@@ -52,22 +89,11 @@ struct TrainOptions {
   Precision precision = Precision::F32;
   bool gaussian = false;             // continuous head; ppo and reinforce always use a Gaussian
   double init_log_std = 0.0;
-  Baseline baseline = Baseline::BatchMean;
-  int value_epochs = 2;              // value fit per iteration (hpo, reinforce), in minibatch epochs
-  int sf_epochs = 0;                 // hpo: PPO-clipped epochs for the discrete head after each step
-  int epochs = 4;                    // ppo
-  int minibatches = 4;               // ppo and the sf / value epochs
-  double clip = 0.2;
-  double target_kl = 0.015;          // stop a batch's epochs past 1.5 x this KL; 0: never
-  double gae_lambda = 0.95;
-  double value_coef = 0.5;
-  // Entropy bonus on the discrete head, annealed linearly to entropy_final. For ppo it weighs the
-  // entropy against normalized advantages; for the other estimators against the cost per step, in
-  // units of the first batch's mean cost per step (so 0.1 means a tenth of it per nat). NaN picks
-  // the algorithm's default: 0.01 for ppo and hpo's PPO epochs, 0.03 otherwise.
-  double entropy_coef = NAN;
-  double entropy_final = 0.0;
-  double temperature = 1.0;          // gumbel-st
+  // Entropy bonus on the discrete head, annealed linearly from entropy to entropy_final. Against
+  // normalized advantages (hpo with gae, ppo) or, for the estimators whose loss is in cost units,
+  // in units of the first batch's mean cost per step. NaN picks the algorithm's default.
+  double entropy = NAN;
+  double entropy_final = NAN;
   std::uint64_t seed = 0;
   int threads = 0;                   // 0: every core
   std::uint64_t dev_seed = 1000, test_seed = 1001;  // training scenarios use seeds >= 2^63
@@ -76,7 +102,18 @@ struct TrainOptions {
                                      // last; 0: max(10, iterations / 25)
   bool greedy_eval = true;           // evaluate the most likely choice and the Gaussian mean
   std::string out_dir;               // metrics.csv, learning_curve.svg, policy.ckpt; empty: none
+
+  ScoreFunctionOptions sf;
+  HpoOptions hpo;
+  ReinforceOptions reinforce;
+  GumbelOptions gumbel;
 };
+
+// The entropy bonus's start and end as `options` would run them (the algorithm's defaults for NaN).
+struct EntropySchedule {
+  double start, end;
+};
+EntropySchedule entropy_schedule(const TrainOptions& options);
 
 // What one iteration measured. Costs are mean sum_t discount^t cost_t per episode.
 struct IterationStats {

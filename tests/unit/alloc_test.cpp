@@ -32,13 +32,14 @@ void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::fre
 
 namespace {
 
-long allocations_per_iteration(const hpo::Model& model, std::int64_t horizon, int sf_epochs) {
+long allocations_per_iteration(const hpo::Model& model, std::int64_t horizon, hpo::Advantage advantage) {
   hpo::TrainOptions o;
   o.horizon = horizon;
   o.batch = 100;  // not a multiple of the lanes: a partial last vector
   o.threads = 2;
   o.hidden = {32, 32};
-  o.sf_epochs = sf_epochs;
+  o.hpo.advantage = advantage;  // gae: the critic, its full-batch step and PPO epochs
+  o.sf.target_kl = 0;           // every minibatch of the epochs runs
   o.iterations = 1000;  // no schedule step and no dev evaluation within the measured iteration
   o.eval_every = 1000;
   o.dev_episodes = 4;
@@ -58,10 +59,10 @@ TEST_CASE("an iteration allocates the same number of times whatever the horizon"
   hpo::CompileOptions compile;
   compile.stdlib_dirs = {std::string(HPOC_SOURCE_DIR) + "/stdlib"};
   const hpo::Model model = hpo::compile_file(std::string(HPOC_SOURCE_DIR) + "/examples/inventory.hpo", compile);
-  for (int sf_epochs : {0, 4}) {
-    INFO("sf epochs " << sf_epochs);
-    const long short_episodes = allocations_per_iteration(model, 10, sf_epochs);
-    const long long_episodes = allocations_per_iteration(model, 40, sf_epochs);
+  for (hpo::Advantage advantage : {hpo::Advantage::BatchMean, hpo::Advantage::GAE}) {
+    INFO("advantage " << hpo::to_string(advantage));
+    const long short_episodes = allocations_per_iteration(model, 10, advantage);
+    const long long_episodes = allocations_per_iteration(model, 40, advantage);
     INFO("allocations per iteration: " << short_episodes << " at 10 steps, " << long_episodes << " at 40");
     CHECK(short_episodes == long_episodes);
     CHECK(short_episodes < 1000);  // per iteration: 1000 or 4000 sample-steps, 16 PPO minibatches

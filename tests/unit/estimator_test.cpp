@@ -207,7 +207,7 @@ struct Hybrid {
   std::size_t disc_size = 0, cont_size = 0;
   Exact gradient, cross;
 
-  explicit Hybrid(hpo::Baseline baseline) {
+  explicit Hybrid(hpo::Advantage advantage) {
     REQUIRE(model.param_names() == std::vector<std::string>{"p"});
     REQUIRE(model.num_disc() == 1);
     REQUIRE(model.num_cont() == 1);
@@ -216,7 +216,7 @@ struct Hybrid {
     options.precision = hpo::Precision::F64;  // compared with exact gradients to 1e-7
     options.threads = 2;
     options.batch = 1024;
-    options.baseline = baseline;
+    options.hpo.advantage = advantage;
     options.seed = 7;
     full = std::make_unique<hpo::Trainer>(model, options);
     options.algo = hpo::Algo::HPODecoupled;
@@ -308,8 +308,8 @@ constexpr double kComponentZ = 4.5, kProjectedT = 4.0;
 // A missing cross term must stand out: several times the tolerance in the worst component.
 constexpr double kDetectable = 20.0;
 
-void check_unbiased(hpo::Baseline baseline) {
-  Hybrid h(baseline);
+void check_unbiased(hpo::Advantage advantage) {
+  Hybrid h(advantage);
   const auto& exact = h.gradient.value;
   const auto& cross = h.cross.value;
   const std::vector<double> without_cross = minus(exact, cross);
@@ -355,11 +355,12 @@ void check_unbiased(hpo::Baseline baseline) {
 
 TEST_CASE("with a batch-mean baseline, hpo's mean is the exact gradient and hpo-decoupled's that minus the cross term",
           "[estimator]") {
-  check_unbiased(hpo::Baseline::BatchMean);
+  check_unbiased(hpo::Advantage::BatchMean);
 }
 
-TEST_CASE("with an untrained value baseline, a fixed function of the state, hpo stays unbiased", "[estimator]") {
-  check_unbiased(hpo::Baseline::Value);
+TEST_CASE("with the critic's values as the baseline (untrained: a fixed function of the state), hpo stays unbiased",
+          "[estimator]") {
+  check_unbiased(hpo::Advantage::GAE);
 }
 
 TEST_CASE("without choices or noise, an hpo estimate is the cost's derivative through policy, simulator and normalizer",
@@ -409,7 +410,7 @@ TEST_CASE("without choices or noise, an hpo estimate is the cost's derivative th
 TEST_CASE("with batches of four episodes, the leave-one-out batch mean still leaves hpo unbiased", "[estimator]") {
   // A baseline that counted the episode's own cost-to-go would shrink the score-function part by
   // 1/(N-1): invisible at thousands of episodes, a third here.
-  Hybrid h(hpo::Baseline::BatchMean);
+  Hybrid h(hpo::Advantage::BatchMean);
   std::vector<std::vector<double>> estimates;
   for (int k = 0; k < 50000; ++k) estimates.push_back(h.full->gradient(90000 + k, 4));
   // 50000 estimates: the t statistics are normal; P(|z| > 4.5) = 6.8e-6, times 75 components.

@@ -83,18 +83,20 @@ void check_same_options(const hpo::TrainOptions& a, const hpo::TrainOptions& b) 
   CHECK(a.hidden == b.hidden);
   CHECK(a.gaussian == b.gaussian);
   CHECK(same(a.init_log_std, b.init_log_std));
-  CHECK(a.baseline == b.baseline);
-  CHECK(a.value_epochs == b.value_epochs);
-  CHECK(a.sf_epochs == b.sf_epochs);
-  CHECK(a.epochs == b.epochs);
-  CHECK(a.minibatches == b.minibatches);
-  CHECK(same(a.clip, b.clip));
-  CHECK(same(a.target_kl, b.target_kl));
-  CHECK(same(a.gae_lambda, b.gae_lambda));
-  CHECK(same(a.value_coef, b.value_coef));
-  CHECK(same(a.entropy_coef, b.entropy_coef));
+  CHECK(same(a.entropy, b.entropy));
   CHECK(same(a.entropy_final, b.entropy_final));
-  CHECK(same(a.temperature, b.temperature));
+  CHECK(same(a.sf.gae_gamma, b.sf.gae_gamma));
+  CHECK(same(a.sf.gae_lambda, b.sf.gae_lambda));
+  CHECK(a.sf.epochs == b.sf.epochs);
+  CHECK(a.sf.minibatches == b.sf.minibatches);
+  CHECK(same(a.sf.clip, b.sf.clip));
+  CHECK(same(a.sf.target_kl, b.sf.target_kl));
+  CHECK(same(a.sf.value_coef, b.sf.value_coef));
+  CHECK(a.hpo.advantage == b.hpo.advantage);
+  CHECK(same(a.hpo.pathwise_coef, b.hpo.pathwise_coef));
+  CHECK(a.reinforce.baseline == b.reinforce.baseline);
+  CHECK(a.reinforce.value_epochs == b.reinforce.value_epochs);
+  CHECK(same(a.gumbel.temperature, b.gumbel.temperature));
   CHECK(a.seed == b.seed);
   CHECK(a.threads == b.threads);
   CHECK(a.dev_seed == b.dev_seed);
@@ -161,10 +163,15 @@ TEST_CASE("a checkpoint written during training evaluates exactly like the train
     o.greedy_eval = setup.greedy;
     o.out_dir = out.string();
     if (setup.model == "inventory") {  // options away from their defaults round-trip too
-      o.entropy_coef = 0.05;
+      o.entropy = 0.05;
       o.entropy_final = 0.01;
       o.schedule = hpo::Schedule::Cosine;
-      o.baseline = hpo::Baseline::BatchMean;
+      o.hpo.advantage = hpo::Advantage::BatchMean;
+      o.hpo.pathwise_coef = 2.5;
+      o.sf.gae_gamma = 0.93;
+      o.sf.epochs = 3;
+      o.reinforce.baseline = hpo::Baseline::Value;
+      o.gumbel.temperature = 0.5;
       o.seed = 12;
       o.dev_seed = 400;
       o.test_seed = 401;
@@ -386,9 +393,12 @@ TEST_CASE("training is reproducible: a seed gives one history and one policy wha
       {"ppo", [](hpo::TrainOptions& o) { o.algo = hpo::Algo::PPO; }},
       {"reinforce", [](hpo::TrainOptions& o) { o.algo = hpo::Algo::Reinforce; }},
       {"gumbel-st", [](hpo::TrainOptions& o) { o.algo = hpo::Algo::GumbelST; }},
-      {"hpo, sf epochs", [](hpo::TrainOptions& o) { o.sf_epochs = 2; }},
-      {"hpo, batch-mean baseline, Gaussian", [](hpo::TrainOptions& o) {
-         o.baseline = hpo::Baseline::BatchMean;
+      {"reinforce, value baseline", [](hpo::TrainOptions& o) {
+         o.algo = hpo::Algo::Reinforce;
+         o.reinforce.baseline = hpo::Baseline::Value;
+       }},
+      {"hpo, batch-mean advantage, Gaussian", [](hpo::TrainOptions& o) {
+         o.hpo.advantage = hpo::Advantage::BatchMean;
          o.gaussian = true;
          o.greedy_eval = false;
        }},

@@ -98,11 +98,20 @@ std::vector<int> parse_hidden(const std::string& text) {
 
 }  // namespace
 
+// With a declared report window, the cost per counted period too (the paper's unit for jrp).
+void print_per_period(const hpo::Model& model, std::int64_t horizon, const hpo::Evaluation& e) {
+  const hpo::PeriodWindow w = model.report_window(horizon);
+  if (w.first == 0 && w.end == (horizon > 0 ? horizon : model.horizon())) return;
+  const double periods = double(std::max<std::int64_t>(w.size(), 1));
+  std::printf("  per period %.6g +- %.3g (the mean over periods %lld..%lld, the model's report window)\n",
+              e.mean / periods, e.ci95 / periods, static_cast<long long>(w.first), static_cast<long long>(w.end - 1));
+}
+
 struct TrainCommands::State {
   CLI::App *train = nullptr, *eval = nullptr, *simulate = nullptr;
   // train
   std::string config;
-  std::string file, algo = "hpo", baseline = "batch-mean", schedule = "constant", hidden = "64,64", precision = "f32", out;
+  std::string file, algo = "hpo", advantage = "gae", baseline = "batch-mean", schedule = "constant", hidden = "64,64", precision = "f32", out;
   hpo::TrainOptions options;
   hpo::CompileOptions compile;
   bool quiet = false, sample_eval = false;
@@ -139,22 +148,34 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
       ->capture_default_str();
   t->add_flag("--gaussian", o.gaussian, "Gaussian continuous head for hpo and gumbel-st (ppo and reinforce always)");
   t->add_option("--init-log-std", o.init_log_std, "Initial log std of a Gaussian head")->capture_default_str();
-  t->add_option("--baseline", s.baseline, "Score-function baseline: value, batch-mean")->capture_default_str();
-  t->add_option("--value-epochs", o.value_epochs, "Value-network epochs per iteration")->capture_default_str();
-  t->add_option("--sf-epochs", o.sf_epochs, "hpo: PPO-clipped epochs for the discrete head after each step")
+  t->add_option("--entropy", o.entropy,
+                "Entropy bonus on the discrete head at the start (against standardized advantages for hpo and "
+                "ppo, default 0.5; in units of the first batch's cost per step otherwise, default 0.03)");
+  t->add_option("--entropy-final", o.entropy_final,
+                "Entropy bonus at the end, annealed linearly (default 0.001 against standardized advantages, else 0)");
+  // hpo and ppo: the critic and the PPO epochs.
+  t->add_option("--gae-gamma", o.sf.gae_gamma, "hpo, ppo: GAE gamma (its own, not the model's discount)")
       ->capture_default_str();
-  t->add_option("--epochs", o.epochs, "ppo: epochs per batch")->capture_default_str();
-  t->add_option("--minibatches", o.minibatches, "ppo: minibatches per epoch")->capture_default_str();
-  t->add_option("--clip", o.clip, "ppo: ratio clip")->capture_default_str();
-  t->add_option("--target-kl", o.target_kl, "ppo: stop a batch's epochs past 1.5x this KL (0: never)")
+  t->add_option("--gae-lambda", o.sf.gae_lambda, "hpo, ppo: GAE lambda")->capture_default_str();
+  t->add_option("--epochs", o.sf.epochs, "hpo, ppo: PPO epochs after each batch's full-batch step (0: none)")
       ->capture_default_str();
-  t->add_option("--gae-lambda", o.gae_lambda, "ppo: GAE lambda")->capture_default_str();
-  t->add_option("--value-coef", o.value_coef, "ppo: value-loss weight")->capture_default_str();
-  t->add_option("--entropy", o.entropy_coef,
-                "Entropy bonus at the start (ppo: vs normalized advantages, default 0.01; others: in units of "
-                "the first batch's cost per step, default 0.03)");
-  t->add_option("--entropy-final", o.entropy_final, "Entropy bonus at the end (linear)")->capture_default_str();
-  t->add_option("--temperature", o.temperature, "gumbel-st: softmax temperature")->capture_default_str();
+  t->add_option("--minibatches", o.sf.minibatches, "hpo, ppo: minibatches per epoch")->capture_default_str();
+  t->add_option("--clip", o.sf.clip, "hpo, ppo: PPO ratio clip")->capture_default_str();
+  t->add_option("--target-kl", o.sf.target_kl, "hpo, ppo: stop a batch's epochs at the first minibatch past this KL (0: never)")
+      ->capture_default_str();
+  t->add_option("--value-coef", o.sf.value_coef, "hpo, ppo: value-loss weight")->capture_default_str();
+  // hpo
+  t->add_option("--advantage", s.advantage,
+                "hpo: gae (the paper's: critic, standardized losses, PPO epochs) or batch-mean (leave-one-out "
+                "mean cost-to-go, cost units, one step per batch)")
+      ->capture_default_str();
+  t->add_option("--pathwise-coef", o.hpo.pathwise_coef, "hpo with gae: weight of the pathwise loss / its batch std")
+      ->capture_default_str();
+  // reinforce, gumbel-st
+  t->add_option("--baseline", s.baseline, "reinforce: value, batch-mean")->capture_default_str();
+  t->add_option("--value-epochs", o.reinforce.value_epochs, "reinforce with a value baseline: value epochs per batch")
+      ->capture_default_str();
+  t->add_option("--temperature", o.gumbel.temperature, "gumbel-st: softmax temperature")->capture_default_str();
   t->add_option("--seed", o.seed, "Seed of initialization and training scenarios")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -257,7 +278,8 @@ int TrainCommands::State::run_train() const {
       o = options;
     }
     o.algo = hpo::parse_algo(algo);
-    o.baseline = hpo::parse_baseline(baseline);
+    o.hpo.advantage = hpo::parse_advantage(advantage);
+    o.reinforce.baseline = hpo::parse_baseline(baseline);
     o.schedule = hpo::parse_schedule(schedule);
     o.hidden = parse_hidden(hidden);
     o.precision = hpo::parse_precision(precision);
@@ -309,6 +331,7 @@ int TrainCommands::State::run_train() const {
                 model->name().c_str(), test.mean, test.ci95, static_cast<long long>(o.test_episodes),
                 static_cast<unsigned long long>(o.test_seed), static_cast<long long>(best->iteration()),
                 best->dev_cost(), hpo::to_string(o.algo).c_str(), duration_text(h.back().seconds).c_str());
+    print_per_period(*model, o.horizon, test);
     std::printf("  checkpoint %s\n  metrics    %s\n  curve      %s\n", ckpt.c_str(),
                 (std::filesystem::path(o.out_dir) / "metrics.csv").c_str(),
                 (std::filesystem::path(o.out_dir) / "learning_curve.svg").c_str());
@@ -331,6 +354,7 @@ int TrainCommands::State::run_eval() const {
     std::printf("%s: test cost %.6g +- %.3g (95%% CI, %lld episodes, seed %llu); trained with %s, iteration %lld\n",
                 model.name().c_str(), e.mean, e.ci95, static_cast<long long>(n), static_cast<unsigned long long>(s),
                 hpo::to_string(o.algo).c_str(), static_cast<long long>(ckpt.iteration()));
+    print_per_period(model, o.horizon, e);
     return 0;
   } catch (const hpo::CompileError& e) {
     std::cerr << e.what();
