@@ -96,16 +96,16 @@ void run(benchmark::State& st, const std::string& example, bool jit, Work work) 
   for (auto _ : st) {
     if (jit && b.n == 1) {
       // One sample: the per-sample kernels, as Model::step and step_adjoint call them.
-      if (forward) c.kernels->step(p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
+      if (forward) c.kernels->step(p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data(), 0);
       if (adjoint)
         c.kernels->step_adj(p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next_bar.data(),
-                            b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data());
+                            b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data(), 0);
     } else if (jit) {
       if (forward)
-        c.kernels->step_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
+        c.kernels->step_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data(), 0);
       if (adjoint)
         c.kernels->step_adj_batch(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next_bar.data(),
-                                  b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data());
+                                  b.cost_bar.data(), b.state_bar.data(), b.cont_bar.data(), 0);
     } else {
       if (forward) Hand::step(b.n, p, b.state.data(), b.disc.data(), b.cont.data(), b.noise.data(), b.next.data(), b.cost.data());
       if (adjoint)
@@ -144,10 +144,10 @@ int check() {
     Batch jit_batch(c.program->layout, 257), hand_batch(c.program->layout, 257);
     const double* p = c.params.data();
     c.kernels->step_batch(257, p, jit_batch.state.data(), jit_batch.disc.data(), jit_batch.cont.data(),
-                          jit_batch.noise.data(), jit_batch.next.data(), jit_batch.cost.data());
+                          jit_batch.noise.data(), jit_batch.next.data(), jit_batch.cost.data(), 0);
     c.kernels->step_adj_batch(257, p, jit_batch.state.data(), jit_batch.disc.data(), jit_batch.cont.data(),
                               jit_batch.noise.data(), jit_batch.next_bar.data(), jit_batch.cost_bar.data(),
-                              jit_batch.state_bar.data(), jit_batch.cont_bar.data());
+                              jit_batch.state_bar.data(), jit_batch.cont_bar.data(), 0);
     decltype(hand)::step(257, p, hand_batch.state.data(), hand_batch.disc.data(), hand_batch.cont.data(),
                          hand_batch.noise.data(), hand_batch.next.data(), hand_batch.cost.data());
     decltype(hand)::step_adj(257, p, hand_batch.state.data(), hand_batch.disc.data(), hand_batch.cont.data(),
