@@ -7,6 +7,7 @@
 
 #include "runtime/parallel.hpp"
 #include "runtime/random.hpp"
+#include "runtime/returns.hpp"
 
 namespace hpo::runtime {
 
@@ -67,11 +68,17 @@ const Batch& Learner::roll(const RolloutSpec& spec, std::int64_t episodes) const
   return *batch;
 }
 
-Matrix Learner::training_costs(const Batch& b) const {
-  if (train_window.first == 0 && train_window.end == horizon) return b.cost;
-  Matrix c = Matrix::Zero(b.cost.rows(), b.cost.cols());
-  c.middleRows(train_window.first, train_window.size()) = b.cost.middleRows(train_window.first, train_window.size());
-  return c;
+Learner::Returns Learner::training_returns(const Batch& b) const {
+  Returns r;
+  if (train_window.first == 0 && train_window.end == horizon) {
+    r.cost = b.cost;
+  } else {
+    r.cost = Matrix::Zero(b.cost.rows(), b.cost.cols());
+    r.cost.middleRows(train_window.first, train_window.size()) =
+        b.cost.middleRows(train_window.first, train_window.size());
+  }
+  r.to_go = costs_to_go(r.cost, discount);
+  return r;
 }
 
 void Learner::set_scales(const Matrix& g) {
@@ -121,6 +128,17 @@ void Learner::fill(Samples& samples, const Matrix& advantages, const Matrix& tar
   const std::int64_t episodes = advantages.cols();
   Eigen::Map<Matrix>(samples.advantage.data(), episodes, horizon) = advantages.transpose();
   Eigen::Map<Matrix>(samples.target.data(), episodes, horizon) = targets.transpose();
+}
+
+SurrogateSpec Learner::clipped_surrogate(double entropy_coef, bool continuous) const {
+  SurrogateSpec spec;
+  spec.continuous = continuous;
+  spec.clip = options.sf.clip;
+  spec.entropy_coef = entropy_coef;
+  spec.normalize_advantage = true;
+  spec.value = true;
+  spec.value_coef = options.sf.value_coef;
+  return spec;
 }
 
 SurrogateStats Learner::surrogate_all_rows(const Samples& samples, const SurrogateSpec& spec,

@@ -42,14 +42,18 @@ struct Learner {
                             bool values) const;
   // Rolls out into *batch (its arrays are reused, so iterations allocate nothing); throws TrainingError.
   const Batch& roll(const RolloutSpec& spec, std::int64_t episodes) const;
-  // The batch's costs as the training loss counts them: zero outside the train window.
-  Matrix training_costs(const Batch& batch) const;
+  // The batch's costs as the training loss counts them (zero outside the train window) and their
+  // costs-to-go G_t = c_t + discount G_{t+1}.
+  struct Returns {
+    Matrix cost, to_go;
+  };
+  Returns training_returns(const Batch& batch) const;
+  // Sets the scales from the first training batch's costs-to-go (later calls change nothing).
+  void set_scales(const Matrix& to_go);
   // 1 / (episodes x periods in the train window): the losses are means per counted step.
   double per_sample(const Batch& batch) const {
     return 1.0 / (double(batch.episodes) * double(std::max<std::int64_t>(train_window.size(), 1)));
   }
-  // Sets the scales from the first batch's costs-to-go g (of the training costs).
-  void set_scales(const Matrix& g);
 
   // Per-group gradient-norm clipping and an Adam step of every group, or of the discrete head's
   // alone; returns the norm before clipping. Throws TrainingError for a gradient that is not finite.
@@ -67,6 +71,9 @@ struct Learner {
   // Row t * episodes + e of the samples gets (t, e) of the matrices.
   void fill(Samples& samples, const Matrix& advantages, const Matrix& targets) const;
 
+  // PPO's clipped surrogate (options.sf's clip, advantages standardized per minibatch) of the
+  // discrete head, and of the Gaussian continuous head with `continuous`, plus the critic's loss.
+  SurrogateSpec clipped_surrogate(double entropy_coef, bool continuous) const;
   // The surrogate on all rows at once (one gradient, no update).
   SurrogateStats surrogate_all_rows(const Samples& samples, const SurrogateSpec& spec, std::vector<double>& grad,
                                     std::vector<double>& value_grad) const;
@@ -93,7 +100,8 @@ struct IterationPlan {
 class Algorithm {
  public:
   virtual ~Algorithm() = default;
-  // Rolls out a batch and updates the policy (and the value network); returns the batch.
+  // Rolls out a batch and updates the policy (and the value network); returns the batch (the
+  // trainer reads its cost and observations).
   virtual const Batch& iterate(Learner& learner, const IterationPlan& plan, IterationStats& stats) = 0;
   // One gradient estimate of the mean episode cost from `episodes` scenarios of env_seed, without
   // updating; throws std::invalid_argument for algorithms that have none.

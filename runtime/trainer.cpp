@@ -145,6 +145,7 @@ IterationStats Trainer::Impl::iterate() {
   stats.iteration = iteration + 1;  // counted from 1, as checkpoints and metrics rows count them
   stats.lr = plan.lr;
   const runtime::Batch& batch = algorithm->iterate(learner, plan, stats);
+  stats.train_cost = batch.total.mean();
   if (std::isnan(stats.entropy) && learner.policy.has_disc()) {
     // Report the discrete head's entropy even when the estimator did not compute it: -mean log p
     // of the sampled choices estimates it.

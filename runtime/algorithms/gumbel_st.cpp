@@ -2,7 +2,6 @@
 // the pathwise gradient through the simulator with the one-hot choice relaxed to a softmax in the
 // backward pass. Pathwise only, biased; a baseline of the paper's comparison.
 #include "runtime/learner.hpp"
-#include "runtime/returns.hpp"
 
 namespace hpo::runtime {
 
@@ -14,8 +13,7 @@ class GumbelST final : public Algorithm {
     // 1. A batch of episodes whose choices are argmax(logits + Gumbel noise), the noise kept.
     auto spec = learner.training_spec(plan.env_seed, plan.policy_seed, ActMode::Gumbel, true, false);
     const Batch& batch = learner.roll(spec, learner.options.batch);
-    stats.train_cost = batch.total.mean();
-    learner.set_scales(costs_to_go(learner.training_costs(batch), learner.discount));
+    learner.set_scales(learner.training_returns(batch).to_go);
     // 2. The mean discounted cost per step, differentiated through the relaxed choices, minus the
     //    entropy bonus in units of the first batch's cost per step.
     const double per_sample = learner.per_sample(batch);

@@ -21,9 +21,7 @@ class Hpo final : public Algorithm {
     //    (on the same observations, detached) when it gives the advantages.
     auto spec = learner.training_spec(plan.env_seed, plan.policy_seed, ActMode::Sample, true, gae_critic);
     const Batch& batch = learner.roll(spec, o.batch);
-    stats.train_cost = batch.total.mean();
-    const Matrix cost = learner.training_costs(batch);
-    const Matrix g = costs_to_go(cost, learner.discount);
+    const auto [cost, g] = learner.training_returns(batch);
     learner.set_scales(g);
     const double per_sample = learner.per_sample(batch);  // the losses are means over counted steps and episodes
 
@@ -71,12 +69,7 @@ class Hpo final : public Algorithm {
     // 4. PPO-only epochs on the discrete head and the critic, states as recorded (no pathwise
     //    term, no cross term), until the policy has moved target_kl away from the batch's.
     if (o.sf.epochs > 0 && learner.policy.has_disc()) {
-      SurrogateSpec ppo;
-      ppo.clip = o.sf.clip;
-      ppo.entropy_coef = plan.entropy;
-      ppo.normalize_advantage = true;
-      ppo.value = true;
-      ppo.value_coef = o.sf.value_coef;
+      const SurrogateSpec ppo = learner.clipped_surrogate(plan.entropy, false);
       auto epochs = learner.surrogate_epochs(samples, ppo, o.sf.epochs, o.sf.minibatches, o.sf.target_kl, plan.lr, true);
       stats.entropy = epochs.last.entropy;
     }
@@ -92,7 +85,7 @@ class Hpo final : public Algorithm {
     const bool critic = learner.options.hpo.advantage == Advantage::GAE;
     auto spec = learner.training_spec(env_seed, policy_seed, ActMode::Sample, true, critic);
     const Batch& batch = learner.roll(spec, episodes);
-    const Matrix g = costs_to_go(learner.training_costs(batch), learner.discount);
+    const Matrix g = learner.training_returns(batch).to_go;
     const double per_episode = 1.0 / double(episodes);
     BackwardSpec backward;
     backward.cost_weight = per_episode;

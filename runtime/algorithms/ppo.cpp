@@ -15,9 +15,8 @@ class Ppo final : public Algorithm {
     // 1. A batch of episodes with the critic's values; no trajectory is kept for a backward sweep.
     auto spec = learner.training_spec(plan.env_seed, plan.policy_seed, ActMode::Sample, false, true);
     const Batch& batch = learner.roll(spec, o.batch);
-    stats.train_cost = batch.total.mean();
-    const Matrix cost = learner.training_costs(batch);
-    learner.set_scales(costs_to_go(cost, learner.discount));
+    const auto [cost, g] = learner.training_returns(batch);
+    learner.set_scales(g);
 
     // 2. GAE advantages (cost units; the surrogate standardizes them per minibatch) and value targets.
     const Advantages adv = gae(cost, batch.value, o.sf.gae_gamma, o.sf.gae_lambda);
@@ -26,13 +25,7 @@ class Ppo final : public Algorithm {
 
     // 3. The clipped surrogate of the whole policy (categorical x Gaussian), the value loss and the
     //    entropy bonus: first on the whole batch (ratio 1), then in minibatch epochs.
-    SurrogateSpec ppo;
-    ppo.continuous = true;
-    ppo.value = true;
-    ppo.clip = o.sf.clip;
-    ppo.entropy_coef = plan.entropy;
-    ppo.value_coef = o.sf.value_coef;
-    ppo.normalize_advantage = true;
+    const SurrogateSpec ppo = learner.clipped_surrogate(plan.entropy, true);
     std::vector<double> grad(learner.policy.params.size(), 0.0), value_grad(learner.policy.value_params.size(), 0.0);
     stats.entropy = learner.surrogate_all_rows(samples, ppo, grad, value_grad).entropy;
     stats.grad_norm = learner.apply(grad, plan.lr);

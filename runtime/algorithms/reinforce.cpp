@@ -15,8 +15,7 @@ class Reinforce final : public Algorithm {
     // 1. A batch of episodes (with the value network's predictions when it is the baseline).
     auto spec = learner.training_spec(plan.env_seed, plan.policy_seed, ActMode::Sample, false, value_baseline);
     const Batch& batch = learner.roll(spec, o.batch);
-    stats.train_cost = batch.total.mean();
-    const Matrix g = costs_to_go(learner.training_costs(batch), learner.discount);
+    const Matrix g = learner.training_returns(batch).to_go;
     learner.set_scales(g);
 
     // 2. The score-function step: the mean over samples of log pi(d, u | o) discount^t (G_t - b_t),
@@ -43,7 +42,7 @@ class Reinforce final : public Algorithm {
     auto spec = learner.training_spec(env_seed, policy_seed, ActMode::Sample, false,
                                       learner.options.reinforce.baseline == Baseline::Value);
     const Batch& batch = learner.roll(spec, episodes);
-    Samples& samples = score_samples(learner, batch, costs_to_go(learner.training_costs(batch), learner.discount));
+    Samples& samples = score_samples(learner, batch, learner.training_returns(batch).to_go);
     std::vector<double> grad(learner.policy.params.size(), 0.0);
     score_gradient(learner, samples, 0.0, grad);
     for (double& v : grad) v *= double(learner.horizon);  // the surrogate averages over steps too
