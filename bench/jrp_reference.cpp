@@ -24,7 +24,7 @@ struct Options {
   std::uint64_t dev_seed = 1000;
   std::uint64_t test_seed = 1001;
   std::int64_t episodes = 1024;
-  std::size_t first_reported = 16;
+  std::int64_t first_reported = -1;  // -1: the model's report window
   unsigned threads = 0;
   bool quick = false;
   bool tune_all_periods = false;
@@ -56,8 +56,9 @@ int run(int argc, char** argv) {
   app.add_option("--episodes", opt.episodes, "Episodes per seed (the batch of one BatchEnv)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--first-reported", opt.first_reported, "First period of the reported window (the paper: 16)")
-      ->capture_default_str();
+  app.add_option("--first-reported", opt.first_reported,
+                 "First period of the reported window (default: the model's `report periods`, 16 in examples/jrp.hpo)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", opt.threads, "Threads (0: one per hardware thread)")->capture_default_str();
   app.add_flag("--quick", opt.quick, "A tiny search (no grid, one step size): for smoke tests");
   app.add_flag("--tune-all-periods", opt.tune_all_periods, "Tune on every period's cost instead of the window's");
@@ -84,6 +85,8 @@ int run(int argc, char** argv) {
     std::cerr << e.what();
     return 1;
   }
+  const std::size_t first_reported =
+      static_cast<std::size_t>(opt.first_reported >= 0 ? opt.first_reported : model->report_window().first);
   hpo::bench::JrpInstance instance;
   try {
     instance = hpo::bench::read_jrp_instance(*model);
@@ -98,26 +101,26 @@ int run(int argc, char** argv) {
   search.quick = opt.quick;
   search.tune_window = !opt.tune_all_periods;
   search.threads = threads;
-  const hpo::bench::JrpSearchResult found = hpo::bench::tune_jrp(instance, dev, opt.first_reported, search);
+  const hpo::bench::JrpSearchResult found = hpo::bench::tune_jrp(instance, dev, first_reported, search);
   const double search_seconds = seconds_since(search_start);
 
   // The search ran on a plain C++ copy of the dynamics; the model's own kernels must agree.
-  const hpo::bench::JrpCosts dev_replayed = hpo::bench::simulate_jrp(instance, dev, found.policy, opt.first_reported, threads);
+  const hpo::bench::JrpCosts dev_replayed = hpo::bench::simulate_jrp(instance, dev, found.policy, first_reported, threads);
   const hpo::bench::JrpCosts dev_costs =
-      hpo::bench::evaluate_jrp_in_model(*model, instance, found.policy, opt.dev_seed, opt.episodes, opt.first_reported);
+      hpo::bench::evaluate_jrp_in_model(*model, instance, found.policy, opt.dev_seed, opt.episodes, first_reported);
   if (!close(dev_replayed.mean_all, dev_costs.mean_all) || !close(dev_replayed.mean_window, dev_costs.mean_window))
     throw std::logic_error("the heuristic's simulation disagrees with the model: dev cost " +
                            std::to_string(dev_replayed.mean_all) + " simulated, " + std::to_string(dev_costs.mean_all) +
                            " through the model's BatchEnv");
   const hpo::bench::JrpCosts test =
-      hpo::bench::evaluate_jrp_in_model(*model, instance, found.policy, opt.test_seed, opt.episodes, opt.first_reported);
+      hpo::bench::evaluate_jrp_in_model(*model, instance, found.policy, opt.test_seed, opt.episodes, first_reported);
 
   std::optional<hpo::bench::JrpCosts> bound;
   double bound_seconds = 0;
   if (opt.lower_bound) {
     const auto bound_start = std::chrono::steady_clock::now();
     const hpo::bench::Scenarios test_scenarios(*model, opt.test_seed, opt.episodes);
-    bound = hpo::bench::clairvoyant_jrp_bound(instance, test_scenarios, opt.first_reported, threads);
+    bound = hpo::bench::clairvoyant_jrp_bound(instance, test_scenarios, first_reported, threads);
     bound_seconds = seconds_since(bound_start);
     // The bound holds scenario by scenario: a test episode cheaper than its bound is a bug.
     for (std::size_t b = 0; b < test.all.size(); ++b)
@@ -134,7 +137,7 @@ int run(int argc, char** argv) {
     out["episodes"] = opt.episodes;
     out["dev_seed"] = opt.dev_seed;
     out["test_seed"] = opt.test_seed;
-    out["first_reported"] = opt.first_reported;
+    out["first_reported"] = first_reported;
     out["policy"] = policy_json(found.policy);
     out["dev"] = costs_json(dev_costs);
     out["test"] = costs_json(test);
@@ -156,15 +159,17 @@ int run(int argc, char** argv) {
   std::printf("heuristic: %s\n", hpo::bench::describe(found.policy).c_str());
   std::printf("dev  (seed %llu, %lld episodes): all periods %.3f, periods %zu..%zu %.3f\n",
               static_cast<unsigned long long>(opt.dev_seed), static_cast<long long>(opt.episodes), dev_costs.mean_all,
-              opt.first_reported, T - 1, dev_costs.mean_window);
+              first_reported, T - 1, dev_costs.mean_window);
   std::printf("test (seed %llu, %lld episodes): all periods %.3f +- %.3f, periods %zu..%zu %.3f +- %.3f (95%% CI)\n",
               static_cast<unsigned long long>(opt.test_seed), static_cast<long long>(opt.episodes), test.mean_all,
-              test.ci95_all, opt.first_reported, T - 1, test.mean_window, test.ci95_window);
-  std::printf("  as hpoc reports it (total per episode): %.1f\n", test.mean_all * static_cast<double>(T));
+              test.ci95_all, first_reported, T - 1, test.mean_window, test.ci95_window);
+  // hpoc reports the total over the model's report window per episode.
+  std::printf("  total per episode over periods %zu..%zu (hpoc's test cost when that is the report window): %.1f\n",
+              first_reported, T - 1, test.mean_window * static_cast<double>(T - std::min(first_reported, T)));
   if (bound)
     std::printf("lower bound (clairvoyant, fixed cost split equally, seed %llu): all periods %.3f +- %.3f, "
                 "periods %zu..%zu %.3f +- %.3f; %.2f s\n",
-                static_cast<unsigned long long>(opt.test_seed), bound->mean_all, bound->ci95_all, opt.first_reported,
+                static_cast<unsigned long long>(opt.test_seed), bound->mean_all, bound->ci95_all, first_reported,
                 T - 1, bound->mean_window, bound->ci95_window, bound_seconds);
   std::printf("%lld policies simulated on %u thread%s; compile %.2f s, search %.2f s, total %.2f s\n",
               static_cast<long long>(found.evaluations), threads, threads == 1 ? "" : "s", model->compile_seconds(),
