@@ -174,7 +174,8 @@ class Reference:
         self.batch, self.T = args.batch, model.horizon
         logits = model.components * model.choices
         self.disc_net = mlp(model.obs_size, args.hidden, logits, 0.01)
-        self.cont_net = mlp(model.obs_size + logits, args.hidden, model.cont, 0.1)
+        # One output per (continuous action, option); the chosen options' outputs reach the simulator.
+        self.cont_net = mlp(model.obs_size, args.hidden, model.cont * logits, 0.1)
         self.value_net = mlp(model.obs_size + 1, args.hidden, 1, 1.0)
         # One Adam over both heads, as hpoc's (Adam is per coordinate, so only the shared step count matters).
         self.adam = torch.optim.Adam(list(self.disc_net.parameters()) + list(self.cont_net.parameters()),
@@ -202,7 +203,7 @@ class Reference:
             out["logp"].append(logp_all.gather(2, disc.unsqueeze(2)).squeeze(2).sum(1))
             out["entropy"].append(-(p * logp_all).sum((1, 2)))
             hot = torch.nn.functional.one_hot(disc, k).flatten(1).to(z.dtype)
-            action = m.squash(self.cont_net(torch.cat([z, hot], 1)))
+            action = m.squash((self.cont_net(z).view(n, m.cont, -1) * hot.unsqueeze(1)).sum(2))
             if values:
                 with torch.no_grad():
                     v = self.value_net(torch.cat([z, torch.full((n, 1), t / self.T)], 1))

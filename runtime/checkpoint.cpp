@@ -60,13 +60,14 @@ json options_to_json(const TrainOptions& o) {
               {"iterations", o.iterations},
               {"batch", o.batch},
               {"horizon", o.horizon},
-              {"lr", o.lr},
+              {"lr", number_or_null(o.lr)},
               {"value_lr", o.value_lr},
               {"schedule", to_string(o.schedule)},
               {"grad_clip", o.grad_clip},
               {"hidden", o.hidden},
               {"precision", to_string(o.precision)},
               {"gaussian", o.gaussian},
+              {"per_option", o.per_option},
               {"init_log_std", o.init_log_std},
               {"entropy", number_or_null(o.entropy)},
               {"entropy_final", number_or_null(o.entropy_final)},
@@ -121,7 +122,7 @@ TrainOptions options_from_json(const json& j) {
   j.at("iterations").get_to(o.iterations);
   j.at("batch").get_to(o.batch);
   j.at("horizon").get_to(o.horizon);
-  j.at("lr").get_to(o.lr);
+  o.lr = number_or_nan(j.at("lr"));
   j.at("value_lr").get_to(o.value_lr);
   o.schedule = parse_schedule(j.at("schedule").get<std::string>());
   j.at("grad_clip").get_to(o.grad_clip);
@@ -129,6 +130,8 @@ TrainOptions options_from_json(const json& j) {
   // Checkpoints from before the precision option ran their networks in double.
   o.precision = j.contains("precision") ? parse_precision(j.at("precision").get<std::string>()) : Precision::F64;
   j.at("gaussian").get_to(o.gaussian);
+  // Checkpoints from before the per-option head fed the choices to the continuous head.
+  o.per_option = j.value("per_option", false);
   j.at("init_log_std").get_to(o.init_log_std);
   j.at("seed").get_to(o.seed);
   j.at("threads").get_to(o.threads);
@@ -228,6 +231,7 @@ void Checkpoint::save(const std::string& path) const {
            {"upper", bounds_to_json(space.upper)},
            {"hidden", p.config().hidden},
            {"gaussian", p.gaussian()},
+           {"per_option", p.config().conditioning == runtime::ChoiceConditioning::PerOption},
            {"params", p.params},
            {"value_params", p.value_params},
            {"value_scale", p.value_scale},
@@ -279,6 +283,8 @@ Checkpoint Checkpoint::load(const std::string& path) {
                                " values for " + std::to_string(c.param_names.size()) + " param names");
     config.continuous = p.at("gaussian").get<bool>() ? runtime::ContinuousHead::Gaussian
                                                      : runtime::ContinuousHead::Deterministic;
+    config.conditioning = p.value("per_option", false) ? runtime::ChoiceConditioning::PerOption
+                                                       : runtime::ChoiceConditioning::ChoiceInput;
     c.policy = runtime::Policy(space, config, 0);
     auto read_exact = [&](const char* key, std::vector<double>& into) {
       auto values = p.at(key).get<std::vector<double>>();

@@ -158,6 +158,46 @@ void normalize_column_backward(const double* __restrict o, std::int64_t n, doubl
     obs_grad[b] = std::abs((o[b] - mean) * inv_std) < Normalizer::kClip ? double(z_grad[b]) * inv_std : 0.0;
 }
 
+// The continuous head's pre-squash mean, [cont x ld], from its output block and the one-hot choices
+// (panel columns `hot`, one per option column): with one output per (component, option), the chosen
+// options' outputs summed; else the outputs themselves. Rows [0, rows) rounded up to whole vectors.
+template <class S>
+const S* continuous_mean(const Policy& policy, std::int64_t rows, const S* out, const S* hot, std::int64_t ld,
+                         S* mean) {
+  if (!policy.per_option()) return out;
+  const int C = policy.space().cont(), L = policy.space().logits();
+  using V = simd::Vec<S>;
+  for (int i = 0; i < C; ++i)
+    for (std::int64_t r = 0; r < rows; r += kLanes<S>) {
+      V sum{};
+      for (int c = 0; c < L; ++c) sum += simd::load<S>(out + (i * L + c) * ld + r) * simd::load<S>(hot + c * ld + r);
+      simd::store<S>(mean + i * ld + r, sum);
+    }
+  return mean;
+}
+
+// The adjoint of continuous_mean with per_option(): dL/dout of each (component, option) is the
+// component's dL/dmean where the option was chosen, zero elsewhere; and, when hot_grad is not null
+// (the straight-through estimator differentiates the one-hot choices), dL/dhot of option column c
+// is sum_i out(i, c) dL/dmean_i.
+template <class S>
+void continuous_mean_backward(const Policy& policy, std::int64_t ld, const S* out, const S* hot, const S* mean_grad,
+                              S* out_grad, S* hot_grad) {
+  const int C = policy.space().cont(), L = policy.space().logits();
+  using V = simd::Vec<S>;
+  for (std::int64_t r = 0; r < ld; r += kLanes<S>)
+    for (int c = 0; c < L; ++c) {
+      const V h = simd::load<S>(hot + c * ld + r);
+      V dh{};
+      for (int i = 0; i < C; ++i) {
+        const V g = simd::load<S>(mean_grad + i * ld + r);
+        simd::store<S>(out_grad + (i * L + c) * ld + r, g * h);
+        dh += simd::load<S>(out + (i * L + c) * ld + r) * g;
+      }
+      if (hot_grad) simd::store<S>(hot_grad + c * ld + r, dh);
+    }
+}
+
 // The nets' weights in S, for one policy at one moment.
 template <class S>
 struct Weights {
@@ -179,6 +219,7 @@ struct Shard {
   std::vector<std::uint64_t> rng;
   Buffer<S> input, disc_acts, cont_acts;  // per recorded step: [ld x (obs + logits)] and each net's block
   Buffer<S> logp, value_input, value_acts;
+  Buffer<S> cont_mean, cont_mean_grad;  // [ld x cont]: the continuous head's selected outputs and their gradient
   std::vector<double> cont_action;
   std::vector<std::int32_t> disc;
   std::vector<double> uniform, cumulative;  // a discrete draw's uniforms and cumulative probabilities
@@ -244,6 +285,7 @@ struct Workspace {
       sh.input.assign(steps * ld * (O + L), S(0));
       if (policy.has_disc()) sh.disc_acts.assign(steps * ld * policy.disc_net().activation_width(), S(0));
       if (policy.has_cont()) sh.cont_acts.assign(steps * ld * policy.cont_net().activation_width(), S(0));
+      sh.cont_mean.assign(ld * C, S(0));
       sh.logp.assign(2 * ld * std::max(L, 1), S(0));  // log-probabilities, then probabilities
       sh.value_input.assign(ld * (O + 1), S(0));
       sh.value_acts.assign(ld * policy.value_net().activation_width(), S(0));
@@ -264,6 +306,7 @@ struct Workspace {
       if (policy.has_cont()) {
         sh.cont_deltas.assign(ld * policy.cont_net().activation_width(), S(0));
         sh.cont_input_grad.assign(ld * (O + L), S(0));
+        sh.cont_mean_grad.assign(ld * C, S(0));
         scratch = std::max(scratch, policy.cont_net().block_scratch_size<S>(max_block));
       }
       sh.gradient_scratch.assign(scratch, S(0));
@@ -404,7 +447,8 @@ void rollout_share(const RolloutSpec& spec, Workspace<S>& ws, Shard<S>& sh, cons
     if (C > 0) {
       S* acts = sh.cont_acts.data() + slot * ld * policy.cont_net().activation_width();
       policy.cont_net().forward(ws.weights.cont, n, input, ld, acts, ld);
-      const S* out = Mlp::output(acts, ld, policy.cont_net());
+      const S* out =
+          continuous_mean(policy, n, Mlp::output(acts, ld, policy.cont_net()), input + O * ld, ld, sh.cont_mean.data());
       for (int i = 0; i < C; ++i) {
         const double sigma = draw_gaussian ? std::exp(log_std[i]) : 0.0;
         for (std::int64_t b = 0; b < n; ++b) {
@@ -480,7 +524,7 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
     const Mlp& net = policy.cont_net();
     const S* acts = sh.cont_acts.data() + t * ld * net.activation_width();
     S* deltas = sh.cont_deltas.data();
-    S* raw_grad = Mlp::output(deltas, ld, net);
+    S* raw_grad = policy.per_option() ? sh.cont_mean_grad.data() : Mlp::output(deltas, ld, net);
     auto log_std = policy.log_std();
     for (int i = 0; i < C; ++i) {
       squash_derivative(std::span<const double>(batch.raw.data() + (t * C + i) * N + first, n), space.lower[i],
@@ -494,8 +538,13 @@ void backward_share(const RolloutSpec& spec, const BackwardSpec& bw, const Matri
       }
       std::fill(raw_grad + i * ld + n, raw_grad + (i + 1) * ld, S(0));
     }
-    // The one-hot choices' columns matter only to the straight-through estimator.
-    net.backward(ws.weights.cont, n, acts, ld, deltas, sh.cont_input_grad.data(), ld, bw.straight_through ? -1 : O);
+    // The one-hot choices' gradient matters only to the straight-through estimator.
+    if (policy.per_option())
+      continuous_mean_backward(policy, ld, Mlp::output(acts, ld, net), input + O * ld, raw_grad,
+                               Mlp::output(deltas, ld, net),
+                               bw.straight_through ? sh.cont_input_grad.data() + O * ld : static_cast<S*>(nullptr));
+    net.backward(ws.weights.cont, n, acts, ld, deltas, sh.cont_input_grad.data(), ld,
+                 bw.straight_through || policy.per_option() ? -1 : O);
     for (std::int64_t k = 0; k < O * ld; ++k) z_grad[k] += sh.cont_input_grad[k];
   }
   if (D > 0) {
@@ -671,7 +720,7 @@ struct SurrogateShard {
   std::int64_t first = 0, size = 0, ld = 0;
   int first_block = 0, end_block = 0;
   Buffer<S> input, value_input, disc_acts, cont_acts, value_acts, disc_deltas, cont_deltas, value_deltas, logp;
-  Buffer<S> gradient_scratch;
+  Buffer<S> cont_mean, cont_mean_grad, gradient_scratch;
   std::vector<double> logp_row;  // the chunk's log-probabilities of its actions
 };
 
@@ -722,6 +771,8 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
     ensure(sh.value_input, ld * (O + 1));
     ensure(sh.logp, 2 * ld * std::max(L, 1));  // log-probabilities, then probabilities
     ensure(sh.logp_row, static_cast<std::size_t>(ld));
+    ensure(sh.cont_mean, ld * C);
+    ensure(sh.cont_mean_grad, ld * C);
     auto net_buffers = [&](const Mlp* net, Buffer<S>& acts, Buffer<S>& deltas) {
       if (!net) return;
       ensure(acts, ld * net->activation_width());
@@ -776,7 +827,8 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
         column += space.choices[j];
       }
       policy.cont_net().forward(ws.weights.cont, n, input, ld, sh.cont_acts.data(), ld);
-      const S* out = Mlp::output(sh.cont_acts.data(), ld, policy.cont_net());
+      const S* out = continuous_mean(policy, n, Mlp::output(sh.cont_acts.data(), ld, policy.cont_net()), input + O * ld,
+                                     ld, sh.cont_mean.data());
       for (int i = 0; i < C; ++i) {
         const double inv = std::exp(-log_std[i]);
         for (std::int64_t r = 0; r < n; ++r) {
@@ -824,8 +876,8 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
       policy.disc_net().backward(ws.weights.disc, n, sh.disc_acts.data(), ld, sh.disc_deltas.data(), static_cast<S*>(nullptr), 0);
     }
     if (gaussian) {
-      const S* out = Mlp::output(sh.cont_acts.data(), ld, policy.cont_net());
-      S* mean_grad = Mlp::output(sh.cont_deltas.data(), ld, policy.cont_net());
+      const S* out = policy.per_option() ? sh.cont_mean.data() : Mlp::output(sh.cont_acts.data(), ld, policy.cont_net());
+      S* mean_grad = policy.per_option() ? sh.cont_mean_grad.data() : Mlp::output(sh.cont_deltas.data(), ld, policy.cont_net());
       for (int i = 0; i < C; ++i) {
         const double inv_var = std::exp(-2 * log_std[i]);
         for (std::int64_t r = 0; r < n; ++r) {
@@ -837,6 +889,10 @@ SurrogateStats surrogate_impl(ThreadPool& pool, std::vector<WorkerTime>& time, S
         }
         std::fill(mean_grad + i * ld + n, mean_grad + (i + 1) * ld, S(0));
       }
+      if (policy.per_option())
+        continuous_mean_backward(policy, ld, Mlp::output(sh.cont_acts.data(), ld, policy.cont_net()), input + O * ld,
+                                 mean_grad, Mlp::output(sh.cont_deltas.data(), ld, policy.cont_net()),
+                                 static_cast<S*>(nullptr));
       policy.cont_net().backward(ws.weights.cont, n, sh.cont_acts.data(), ld, sh.cont_deltas.data(), static_cast<S*>(nullptr), 0);
     }
     if (spec.value) {
@@ -1054,9 +1110,9 @@ void act_impl(const Policy& p, std::span<const double> obs, std::span<const std:
     }
   }
   if (p.has_cont()) {
-    Buffer<S> acts(ld * p.cont_net().activation_width());
+    Buffer<S> acts(ld * p.cont_net().activation_width()), mean(ld * space.cont());
     p.cont_net().forward(weights.cont, 1, input.data(), ld, acts.data(), ld);
-    const S* out = Mlp::output(acts.data(), ld, p.cont_net());
+    const S* out = continuous_mean(p, 1, Mlp::output(acts.data(), ld, p.cont_net()), input.data() + O * ld, ld, mean.data());
     for (int i = 0; i < space.cont(); ++i) {
       const double raw = double(out[i * ld]);
       squash(std::span<const double>(&raw, 1), space.lower[i], space.upper[i], cont.subspan(i, 1));

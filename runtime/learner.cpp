@@ -19,6 +19,7 @@ PolicyConfig policy_config(const TrainOptions& o) {
   const bool gaussian = o.gaussian || o.algo == Algo::PPO || o.algo == Algo::Reinforce;
   c.continuous = gaussian ? ContinuousHead::Gaussian : ContinuousHead::Deterministic;
   c.init_log_std = o.init_log_std;
+  c.conditioning = o.per_option ? ChoiceConditioning::PerOption : ChoiceConditioning::ChoiceInput;
   return c;
 }
 

@@ -74,7 +74,9 @@ Vector Normalizer::inv_std() const { return (var.array() + 1e-8).rsqrt(); }
 Policy::Policy(const ActionSpace& space, const PolicyConfig& config, std::uint64_t seed)
     : space_(space), config_(config) {
   if (has_disc()) disc_net_ = Mlp(space.obs, config.hidden, space.logits());
-  if (has_cont()) cont_net_ = Mlp(space.obs + space.logits(), config.hidden, space.cont());
+  if (has_cont())
+    cont_net_ = per_option() ? Mlp(space.obs, config.hidden, space.cont() * space.logits())
+                             : Mlp(space.obs + space.logits(), config.hidden, space.cont());
   value_net_ = Mlp(space.obs + 1, config.hidden, 1);
   params.assign(disc_net_.parameter_count() + cont_net_.parameter_count() + (gaussian() ? space.cont() : 0), 0.0);
   // A fresh discrete head is near uniform; a fresh continuous head starts mid-range with room to move.

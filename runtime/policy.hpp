@@ -1,5 +1,5 @@
 // policy.hpp: the policy networks for a compiled model: a factorized categorical head per discrete
-// action, a continuous head that sees the observation and the sampled choices (deterministic or a
+// action, a continuous head whose outputs depend on the sampled choices (deterministic or a
 // reparameterized Gaussian, squashed into the action's bounds), a value network for baselines and
 // the observation normalizer they share.
 #pragma once
@@ -19,9 +19,18 @@ using Vector = Eigen::VectorXd;
 
 enum class ContinuousHead { Deterministic, Gaussian };
 
+// How the continuous head learns of the discrete choices. PerOption (the paper's): it sees the
+// observation only and has one output per (continuous component, discrete option); the chosen
+// options select which reach the simulator, so each regime gets its own outputs and gradient
+// reaches only the taken one's. With several discrete components a continuous component is the sum
+// of the outputs of each component's chosen option. ChoiceInput: one output per continuous
+// component, the one-hot choices fed in beside the observation.
+enum class ChoiceConditioning { PerOption, ChoiceInput };
+
 struct PolicyConfig {
   std::vector<int> hidden = {64, 64};
   ContinuousHead continuous = ContinuousHead::Deterministic;
+  ChoiceConditioning conditioning = ChoiceConditioning::PerOption;
   double init_log_std = 0.0;  // Gaussian head: the initial log standard deviation of every component
 };
 
@@ -59,6 +68,10 @@ class Policy {
   bool has_disc() const { return space_.disc() > 0; }
   bool has_cont() const { return space_.cont() > 0; }
   bool gaussian() const { return has_cont() && config_.continuous == ContinuousHead::Gaussian; }
+  // Whether the continuous head has one output per (continuous component, option).
+  bool per_option() const {
+    return has_cont() && has_disc() && config_.conditioning == ChoiceConditioning::PerOption;
+  }
 
   // The trainable parameters, one flat array in groups: discrete net, continuous net, log std.
   std::vector<double> params;
@@ -92,8 +105,9 @@ class Policy {
   const Mlp& value_net() const { return value_net_; }
 
   // The discrete head sees the normalized observation; the continuous head the normalized
-  // observation and the one-hot discrete choices; the value net the normalized observation and the
-  // fraction of the horizon elapsed.
+  // observation, and the one-hot discrete choices unless per_option(); the value net the normalized
+  // observation and the fraction of the horizon elapsed. With per_option(), output row i * logits + c
+  // belongs to continuous component i and option column c.
 
  private:
   ActionSpace space_;

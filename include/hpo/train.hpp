@@ -81,13 +81,17 @@ struct TrainOptions {
   std::int64_t iterations = 1200;
   std::int64_t batch = 64;           // episodes per iteration
   std::int64_t horizon = 0;          // 0: the model's
-  double lr = 1e-3;                  // Adam, for the policy
+  double lr = NAN;                   // Adam, for the policy; NaN picks the algorithm's (learning_rate)
   double value_lr = 1e-3;            // Adam, for the value network
   Schedule schedule = Schedule::Constant;
   double grad_clip = 5.0;            // per group (discrete head, continuous head): max gradient norm; 0: off
   std::vector<int> hidden = {64, 64};
   Precision precision = Precision::F32;
   bool gaussian = false;             // continuous head; ppo and reinforce always use a Gaussian
+  // The continuous head has one output per (continuous component, discrete option), the chosen
+  // option's reaching the simulator (the paper's); false: one output per component, the one-hot
+  // choices fed in beside the observation.
+  bool per_option = true;
   double init_log_std = 0.0;
   // Entropy bonus on the discrete head, annealed linearly from entropy to entropy_final. Against
   // normalized advantages (hpo with gae, ppo) or, for the estimators whose loss is in cost units,
@@ -114,6 +118,9 @@ struct EntropySchedule {
   double start, end;
 };
 EntropySchedule entropy_schedule(const TrainOptions& options);
+
+// The policy's learning rate as `options` would run it: 1e-4 for ppo, 1e-3 for the others, unless set.
+double learning_rate(const TrainOptions& options);
 
 // What one iteration measured. Costs are mean sum_t discount^t cost_t per episode.
 struct IterationStats {

@@ -207,7 +207,7 @@ struct Hybrid {
   std::size_t disc_size = 0, cont_size = 0;
   Exact gradient, cross;
 
-  explicit Hybrid(hpo::Advantage advantage) {
+  Hybrid(hpo::Advantage advantage, bool per_option) {
     REQUIRE(model.param_names() == std::vector<std::string>{"p"});
     REQUIRE(model.num_disc() == 1);
     REQUIRE(model.num_cont() == 1);
@@ -217,6 +217,7 @@ struct Hybrid {
     options.threads = 2;
     options.batch = 1024;
     options.hpo.advantage = advantage;
+    options.per_option = per_option;
     options.seed = 7;
     full = std::make_unique<hpo::Trainer>(model, options);
     options.algo = hpo::Algo::HPODecoupled;
@@ -227,7 +228,8 @@ struct Hybrid {
 
     auto theta = full->parameters();
     disc_size = mlp_size(1, options.hidden, 2);
-    cont_size = mlp_size(1 + 2, options.hidden, 1);
+    // One output per option, or the one-hot choice as inputs beside x.
+    cont_size = per_option ? mlp_size(1, options.hidden, 2) : mlp_size(1 + 2, options.hidden, 1);
     REQUIRE(theta.size() == disc_size + cont_size);
     // A fresh discrete head is near uniform, so d log pi / dx, and with it the cross term, would be
     // tiny; scaling its output layer makes the probabilities move with x without saturating.
@@ -297,7 +299,7 @@ Estimates monte_carlo(Hybrid& h, int K, std::int64_t episodes) {
 // Tolerances. The K = 100 estimates come from distinct seeds, so they are independent (the batch
 // mean couples episodes only within one estimate), and each averages 4096 episodes, so they are
 // close to normal: a component's (mean - exact) / SE, SE from the estimates themselves, follows
-// Student's t with 99 degrees of freedom. P(|t| > 4.5) = 1.9e-5, so over the 75 components of one
+// Student's t with 99 degrees of freedom. P(|t| > 4.5) = 1.9e-5, so over the 68 (or 75) components of one
 // comparison a correct estimator fails with probability below 1.4e-3 (Bonferroni); a single
 // projected statistic gets 4.0 (P = 1.2e-4). The finite differences' own error, ~1e-10, widens SE.
 // The seeds are fixed, so the test is deterministic: these are the odds that the chosen seeds
@@ -308,8 +310,8 @@ constexpr double kComponentZ = 4.5, kProjectedT = 4.0;
 // A missing cross term must stand out: several times the tolerance in the worst component.
 constexpr double kDetectable = 20.0;
 
-void check_unbiased(hpo::Advantage advantage) {
-  Hybrid h(advantage);
+void check_unbiased(hpo::Advantage advantage, bool per_option = true) {
+  Hybrid h(advantage, per_option);
   const auto& exact = h.gradient.value;
   const auto& cross = h.cross.value;
   const std::vector<double> without_cross = minus(exact, cross);
@@ -356,6 +358,11 @@ void check_unbiased(hpo::Advantage advantage) {
 TEST_CASE("with a batch-mean baseline, hpo's mean is the exact gradient and hpo-decoupled's that minus the cross term",
           "[estimator]") {
   check_unbiased(hpo::Advantage::BatchMean);
+}
+
+TEST_CASE("with the one-hot choices fed to the continuous head instead of one output per option, hpo stays unbiased",
+          "[estimator]") {
+  check_unbiased(hpo::Advantage::BatchMean, false);
 }
 
 TEST_CASE("with the critic's values as the baseline (untrained: a fixed function of the state), hpo stays unbiased",
@@ -410,13 +417,38 @@ TEST_CASE("without choices or noise, an hpo estimate is the cost's derivative th
 TEST_CASE("with batches of four episodes, the leave-one-out batch mean still leaves hpo unbiased", "[estimator]") {
   // A baseline that counted the episode's own cost-to-go would shrink the score-function part by
   // 1/(N-1): invisible at thousands of episodes, a third here.
-  Hybrid h(hpo::Advantage::BatchMean);
+  Hybrid h(hpo::Advantage::BatchMean, true);
   std::vector<std::vector<double>> estimates;
   for (int k = 0; k < 50000; ++k) estimates.push_back(h.full->gradient(90000 + k, 4));
-  // 50000 estimates: the t statistics are normal; P(|z| > 4.5) = 6.8e-6, times 75 components.
+  // 50000 estimates: the t statistics are normal; P(|z| > 4.5) = 6.8e-6, times 68 components.
   const double z = max_z(estimates, h.gradient.value, h.gradient.error);
   const double t = projected_t(estimates, h.gradient.value, h.gradient.value);
   INFO("largest |z| " << z << ", projected on the exact gradient " << t);
   CHECK(z <= kComponentZ);
   CHECK(std::abs(t) <= kProjectedT);
+}
+
+TEST_CASE("the continuous head's outputs of an option reach the action only when that option is chosen",
+          "[estimator]") {
+  hpo::Model model = hpo::compile_string(kHybrid, "cross.hpo", stdlib());
+  hpo::TrainOptions options;
+  options.hidden = {8};
+  options.precision = hpo::Precision::F64;
+  options.threads = 1;
+  hpo::Trainer trainer(model, options);
+  auto theta = trainer.parameters();
+  const std::size_t disc_size = mlp_size(1, options.hidden, 2);
+  REQUIRE(theta.size() == disc_size + mlp_size(1, options.hidden, 2));
+  auto act = [&](std::int32_t d) {
+    std::vector<double> log_probs(2), u(1);
+    trainer.act(std::vector<double>{0.8}, std::vector<std::int32_t>{d}, log_probs, u);
+    return u[0];
+  };
+  const double u0 = act(0), u1 = act(1);
+  // The output layer ends with its biases, row i * options + c: the last is option 1's.
+  theta.back() += 0.5;
+  CHECK(act(0) == u0);
+  CHECK(act(1) != u1);
+  theta[theta.size() - 2] += 0.5;
+  CHECK(act(0) != u0);
 }

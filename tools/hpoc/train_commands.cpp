@@ -114,7 +114,7 @@ struct TrainCommands::State {
   std::string file, algo = "hpo", advantage = "gae", baseline = "batch-mean", schedule = "constant", hidden = "64,64", precision = "f32", out;
   hpo::TrainOptions options;
   hpo::CompileOptions compile;
-  bool quiet = false, sample_eval = false;
+  bool quiet = false, sample_eval = false, choice_input = false;
   // eval and simulate
   std::string checkpoint, csv = "-";
   std::int64_t episodes = 0;
@@ -139,7 +139,7 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--iterations", o.iterations, "Training iterations (one batch and update each)")->capture_default_str();
   t->add_option("--batch", o.batch, "Episodes per iteration")->capture_default_str();
   t->add_option("--horizon", o.horizon, "Steps per episode (0: the model's)")->capture_default_str();
-  t->add_option("--lr", o.lr, "Adam learning rate of the policy")->capture_default_str();
+  t->add_option("--lr", o.lr, "Adam learning rate of the policy (default: 1e-4 for ppo, 1e-3 for the others)");
   t->add_option("--value-lr", o.value_lr, "Adam learning rate of the value network")->capture_default_str();
   t->add_option("--schedule", s.schedule, "Learning-rate schedule: constant, linear, cosine")->capture_default_str();
   t->add_option("--grad-clip", o.grad_clip, "Max gradient norm per head (0: off)")->capture_default_str();
@@ -147,10 +147,13 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--precision", s.precision, "Arithmetic of the policy networks: f32, f64 (the simulator is always f64)")
       ->capture_default_str();
   t->add_flag("--gaussian", o.gaussian, "Gaussian continuous head for hpo and gumbel-st (ppo and reinforce always)");
+  t->add_flag("--choice-input", s.choice_input,
+              "Continuous head: one output per component with the one-hot choices as inputs, instead of one "
+              "output per (component, option) selected by the choice");
   t->add_option("--init-log-std", o.init_log_std, "Initial log std of a Gaussian head")->capture_default_str();
   t->add_option("--entropy", o.entropy,
                 "Entropy bonus on the discrete head at the start (against standardized advantages for hpo and "
-                "ppo, default 0.5; in units of the first batch's cost per step otherwise, default 0.03)");
+                "ppo, default 0.25 for hpo and 0.03 for ppo; in units of the first batch's cost per step otherwise, default 0.03)");
   t->add_option("--entropy-final", o.entropy_final,
                 "Entropy bonus at the end, annealed linearly (default 0.001 against standardized advantages, else 0)");
   // hpo and ppo: the critic and the PPO epochs.
@@ -284,6 +287,10 @@ int TrainCommands::State::run_train() const {
     o.hidden = parse_hidden(hidden);
     o.precision = hpo::parse_precision(precision);
     o.greedy_eval = !sample_eval;
+    o.per_option = !choice_input;
+    // NaN leaves the rate to the algorithm; given explicitly, it is a mistake.
+    if (train->count("--lr") > 0 && !(o.lr > 0 && std::isfinite(o.lr)))
+      throw std::invalid_argument("--lr must be a positive number");
   } catch (const std::invalid_argument& e) {
     std::cerr << "hpoc train: error: " << e.what() << '\n';
     return 2;
