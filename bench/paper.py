@@ -26,6 +26,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,7 +105,16 @@ PER_PERIOD_LINE = re.compile(r"per period (\S+) \+- (\S+) ")
 
 @functools.lru_cache(maxsize=None)
 def binary_digest(path):
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    """A digest of what the binary runs: its code and data without debug information or build ID,
+    which change with every moved line of a comment. The whole file when objcopy is missing."""
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            stripped = Path(scratch) / "stripped"
+            subprocess.run(["objcopy", "--strip-debug", "--remove-section=.note.gnu.build-id", path, str(stripped)],
+                           check=True, capture_output=True)
+            return hashlib.sha1(stripped.read_bytes()).hexdigest()
+    except (OSError, subprocess.CalledProcessError):
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def run_command(cmd, record_path, fresh, timeout):
