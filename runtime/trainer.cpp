@@ -69,8 +69,8 @@ EntropySchedule entropy_schedule(const TrainOptions& o) {
 }
 
 double learning_rate(const TrainOptions& o) {
-  // Measured on the examples with a choice (seed 0, the default budget): 1e-3 gave PPO its worst
-  // cost on every one; 1e-4 (the paper's for inventory) and 3e-5 split them (docs/training.md).
+  // Measured on the examples with a choice (seed 0, the default budget, entropy 0.03): 1e-4 (the
+  // paper's for inventory) was PPO's best on three of five, 3e-4 and 1e-3 on one each (docs/training.md).
   if (!std::isnan(o.lr)) return o.lr;
   return o.algo == Algo::PPO ? 1e-4 : 1e-3;
 }
