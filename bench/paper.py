@@ -61,9 +61,10 @@ def switched_lqr_problem(k, sizes, quick_sizes, compile_cost, paper):
 # LQR the paper's (4,000 updates x 128 episodes x 20 steps = 10 M steps), jrp three quarters of its
 # (1,200 x 128 x 100 = 15 M of 20 M), with [64, 64] networks instead of its [512, 512] sweeps, so
 # that the full grid (3 seeds) fits in about 3 hours on 2 cores: measured at n = 70, one jrp run
-# takes about 0.2 s per iteration on one thread, and compiling the LQR model at D = 48, K = 8 55 s. gumbel-st's entropy bonus, in cost units, is scaled to
-# LQR's costs (its default, 0.03 of the first batch's cost per step, is far too strong when an
-# untrained controller's first batch costs 1000x a good one's).
+# takes about 0.2 s per iteration on one thread; the LQR grid with K = 2 took 53 minutes.
+# gumbel-st's entropy bonus, in cost units, is scaled to LQR's costs (its default, 0.03 of the
+# first batch's cost per step, is far too strong when an untrained controller's first batch costs
+# 1000x a good one's).
 PROBLEMS = [
     {
         "name": "jrp",
