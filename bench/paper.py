@@ -124,7 +124,10 @@ def run_command(cmd, record_path, fresh, timeout):
     key = hashlib.sha1(json.dumps([os.path.basename(cmd[0])] + cmd[1:]).encode() +
                        binary_digest(cmd[0]).encode()).hexdigest()
     if record_path.exists() and not fresh:
-        record = json.loads(record_path.read_text())
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            record = {}  # unreadable: run again
         if record.get("key") == key and record.get("returncode") == 0:
             return {**record, "reused": True}
     record_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,10 @@ def run_command(cmd, record_path, fresh, timeout):
         returncode, stdout, stderr = -1, e.stdout or "", f"timed out after {timeout} s"
     record = {"key": key, "cmd": cmd, "returncode": returncode, "stdout": stdout, "stderr": stderr[-4000:],
               "seconds": time.monotonic() - start}
-    record_path.write_text(json.dumps(record, indent=1))
+    # Written whole and renamed into place, so that an interrupted run leaves no half record.
+    partial = record_path.with_suffix(".partial")
+    partial.write_text(json.dumps(record, indent=1))
+    partial.replace(record_path)
     return record
 
 
