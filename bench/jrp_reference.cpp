@@ -14,16 +14,11 @@
 #include <vector>
 
 #include "jrp_policy.hpp"
+#include "scenario_cli.hpp"
 
 namespace {
 
-struct Options {
-  std::string model_path;
-  std::vector<std::string> sets;
-  std::vector<std::string> stdlib_dirs;
-  std::uint64_t dev_seed = 1000;
-  std::uint64_t test_seed = 1001;
-  std::int64_t episodes = 1024;
+struct Options : hpo::bench::ScenarioOptions {
   std::int64_t first_reported = -1;  // -1: the model's report window
   unsigned threads = 0;
   bool quick = false;
@@ -48,14 +43,7 @@ int run(int argc, char** argv) {
   CLI::App app{"jrp_reference: tune a joint replenishment heuristic on a dev seed and score it on a test seed",
                "jrp_reference"};
   Options opt;
-  app.add_option("model", opt.model_path, "Model file laid out as examples/jrp.hpo")->required()->type_name("FILE");
-  app.add_option("--set", opt.sets, "Override a const or param: NAME=VALUE (e.g. N=70)")->type_name("NAME=VALUE");
-  app.add_option("--stdlib", opt.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
-  app.add_option("--dev-seed", opt.dev_seed, "Seed of the scenarios the search chooses on")->capture_default_str();
-  app.add_option("--test-seed", opt.test_seed, "Seed of the scenarios the chosen policy is scored on")->capture_default_str();
-  app.add_option("--episodes", opt.episodes, "Episodes per seed (the batch of one BatchEnv)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  hpo::bench::add_scenario_options(app, opt, "search", false);
   app.add_option("--first-reported", opt.first_reported,
                  "First period of the reported window (default: the model's `report periods`, 16 in examples/jrp.hpo)")
       ->check(CLI::NonNegativeNumber);
@@ -70,21 +58,11 @@ int run(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   const unsigned threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
-  auto seconds_since = [](std::chrono::steady_clock::time_point from) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
-  };
+  using hpo::bench::seconds_since;
   const auto start = std::chrono::steady_clock::now();
 
-  hpo::CompileOptions compile_options;
-  compile_options.sets = opt.sets;
-  compile_options.stdlib_dirs = opt.stdlib_dirs;
-  std::optional<hpo::Model> model;
-  try {
-    model.emplace(hpo::compile_file(opt.model_path, compile_options));
-  } catch (const hpo::CompileError& e) {
-    std::cerr << e.what();
-    return 1;
-  }
+  const std::optional<hpo::Model> model = hpo::bench::compile_scenario_model(opt);
+  if (!model) return 1;
   const std::size_t first_reported =
       static_cast<std::size_t>(opt.first_reported >= 0 ? opt.first_reported : model->report_window().first);
   hpo::bench::JrpInstance instance;

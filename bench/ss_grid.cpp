@@ -15,20 +15,14 @@
 #include <vector>
 
 #include "inventory_bound.hpp"
+#include "scenario_cli.hpp"
 #include "ss_policy.hpp"
 
 namespace {
 
 using hpo::bench::IntRange;
 
-struct Options {
-  std::string model_path;
-  std::vector<std::string> sets;
-  std::string params_file;
-  std::vector<std::string> stdlib_dirs;
-  std::uint64_t dev_seed = 1000;
-  std::uint64_t test_seed = 1001;
-  std::int64_t episodes = 1024;
+struct Options : hpo::bench::ScenarioOptions {
   std::string s_range, S_range;
   int sweeps = 2;
   unsigned threads = 0;
@@ -58,15 +52,7 @@ int run(int argc, char** argv) {
   CLI::App app{"ss_grid: grid-search the (s, S) baseline of an inventory model on a dev seed and score it on a test seed",
                "ss_grid"};
   Options opt;
-  app.add_option("model", opt.model_path, "Model file (.hpo)")->required()->type_name("FILE");
-  app.add_option("--set", opt.sets, "Override a param: NAME=VALUE (a number or JSON array)")->type_name("NAME=VALUE");
-  app.add_option("--params", opt.params_file, "JSON file with param values")->type_name("FILE");
-  app.add_option("--stdlib", opt.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
-  app.add_option("--dev-seed", opt.dev_seed, "Seed of the scenarios the grid search chooses on")->capture_default_str();
-  app.add_option("--test-seed", opt.test_seed, "Seed of the scenarios the chosen policy is scored on")->capture_default_str();
-  app.add_option("--episodes", opt.episodes, "Episodes per seed (the batch of one BatchEnv)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  hpo::bench::add_scenario_options(app, opt, "grid search", true);
   app.add_option("--s-range", opt.s_range, "Reorder points to try (default 1:largest qty bound)")->type_name("LO:HI");
   app.add_option("--S-range", opt.S_range, "Order-up-to levels to try, above s (default s+1:2*largest qty bound)")
       ->type_name("LO:HI");
@@ -88,20 +74,9 @@ int run(int argc, char** argv) {
   grid.threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
 
   const auto start = std::chrono::steady_clock::now();
-  auto seconds_since = [](std::chrono::steady_clock::time_point from) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
-  };
-  hpo::CompileOptions compile_options;
-  compile_options.sets = opt.sets;
-  compile_options.params_file = opt.params_file;
-  compile_options.stdlib_dirs = opt.stdlib_dirs;  // the installed stdlib is searched after these
-  std::optional<hpo::Model> model;
-  try {
-    model.emplace(hpo::compile_file(opt.model_path, compile_options));
-  } catch (const hpo::CompileError& e) {
-    std::cerr << e.what();
-    return 1;
-  }
+  using hpo::bench::seconds_since;
+  const std::optional<hpo::Model> model = hpo::bench::compile_scenario_model(opt);
+  if (!model) return 1;
   hpo::bench::StoreLayout layout;
   hpo::bench::SsResult found;
   hpo::bench::CostEstimate test;
