@@ -124,17 +124,26 @@ class SwitchedLqr:
         return torch.clamp(x @ self.A.T + drive, -100.0, 100.0), cost
 
 
-def mlp(inputs, hidden, outputs, output_gain):
-    """runtime/mlp.cpp: tanh layers, Gaussian weights with std gain/sqrt(fan_in), zero biases."""
-    sizes, layers = [inputs] + hidden + [outputs], []
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        last = i == len(sizes) - 2
-        layer = torch.nn.Linear(n_in, n_out)
-        with torch.no_grad():
-            layer.weight.normal_(0.0, (output_gain if last else math.sqrt(2.0)) / math.sqrt(n_in))
-            layer.bias.zero_()
-        layers += [layer] if last else [layer, torch.nn.Tanh()]
-    return torch.nn.Sequential(*layers)
+class Mlp(torch.nn.Module):
+    """runtime/mlp.cpp: tanh layers, Gaussian weights with std gain/sqrt(fan_in), zero biases, and
+    hpoc's default linear path from inputs to outputs (no bias, zero at the start)."""
+
+    def __init__(self, inputs, hidden, outputs, output_gain):
+        super().__init__()
+        sizes, layers = [inputs] + hidden + [outputs], []
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            last = i == len(sizes) - 2
+            layer = torch.nn.Linear(n_in, n_out)
+            with torch.no_grad():
+                layer.weight.normal_(0.0, (output_gain if last else math.sqrt(2.0)) / math.sqrt(n_in))
+                layer.bias.zero_()
+            layers += [layer] if last else [layer, torch.nn.Tanh()]
+        self.body = torch.nn.Sequential(*layers)
+        self.skip = torch.nn.Linear(inputs, outputs, bias=False)
+        torch.nn.init.zeros_(self.skip.weight)
+
+    def forward(self, x):
+        return self.body(x) + self.skip(x)
 
 
 class Normalizer:
@@ -173,13 +182,14 @@ class Reference:
         self.model, self.paper = model, args.mode == "hpo"
         self.batch, self.T = args.batch, model.horizon
         logits = model.components * model.choices
-        self.disc_net = mlp(model.obs_size, args.hidden, logits, 0.01)
+        self.disc_net = Mlp(model.obs_size, args.hidden, logits, 0.01)
         # One output per (continuous action, option); the chosen options' outputs reach the simulator.
-        self.cont_net = mlp(model.obs_size, args.hidden, model.cont * logits, 0.1)
-        self.value_net = mlp(model.obs_size + 1, args.hidden, 1, 1.0)
-        # One Adam over both heads, as hpoc's (Adam is per coordinate, so only the shared step count matters).
-        self.adam = torch.optim.Adam(list(self.disc_net.parameters()) + list(self.cont_net.parameters()),
-                                     lr=1e-3, eps=1e-5)
+        self.cont_net = Mlp(model.obs_size, args.hidden, model.cont * logits, 0.1)
+        self.value_net = Mlp(model.obs_size + 1, args.hidden, 1, 1.0)
+        # One Adam over both heads, as hpoc's (Adam is per coordinate, so only the shared step count
+        # matters); the continuous head at 3x the rate, hpoc's default for hpo.
+        self.adam = torch.optim.Adam([{"params": self.disc_net.parameters()},
+                                      {"params": self.cont_net.parameters(), "lr": 3e-3}], lr=1e-3, eps=1e-5)
         self.value_adam = torch.optim.Adam(self.value_net.parameters(), lr=1e-3, eps=1e-5)
         self.normalizer = Normalizer(model.obs_size)
         self.discounts = model.discount ** torch.arange(self.T, dtype=torch.float32)

@@ -68,6 +68,8 @@ json options_to_json(const TrainOptions& o) {
               {"precision", to_string(o.precision)},
               {"gaussian", o.gaussian},
               {"per_option", o.per_option},
+              {"linear_skip", o.linear_skip},
+              {"continuous_lr_scale", number_or_null(o.continuous_lr_scale)},
               {"init_log_std", o.init_log_std},
               {"entropy", number_or_null(o.entropy)},
               {"entropy_final", number_or_null(o.entropy_final)},
@@ -93,17 +95,22 @@ json options_to_json(const TrainOptions& o) {
               {"gumbel", {{"temperature", o.gumbel.temperature}}}};
 }
 
+// The critic and PPO-epoch settings both checkpoint layouts store under the same keys.
+void sf_keys_from_json(const json& from, TrainOptions& o) {
+  from.at("epochs").get_to(o.sf.epochs);
+  from.at("minibatches").get_to(o.sf.minibatches);
+  from.at("clip").get_to(o.sf.clip);
+  from.at("target_kl").get_to(o.sf.target_kl);
+  from.at("gae_lambda").get_to(o.sf.gae_lambda);
+  from.at("value_coef").get_to(o.sf.value_coef);
+}
+
 // Checkpoints before the per-algorithm sections (no "sf" key) kept one flat list; what evaluation
 // needs (precision, widths, horizon, greedy) reads the same, the training settings as they were.
 void legacy_sections_from_json(const json& j, TrainOptions& o) {
   o.entropy = number_or_nan(j.at("entropy_coef"));
   j.at("entropy_final").get_to(o.entropy_final);
-  j.at("epochs").get_to(o.sf.epochs);
-  j.at("minibatches").get_to(o.sf.minibatches);
-  j.at("clip").get_to(o.sf.clip);
-  j.at("target_kl").get_to(o.sf.target_kl);
-  j.at("gae_lambda").get_to(o.sf.gae_lambda);
-  j.at("value_coef").get_to(o.sf.value_coef);
+  sf_keys_from_json(j, o);
   o.sf.gae_gamma = 1.0;  // the model's discount then; a checkpoint does not know it
   if (o.algo == Algo::HPO || o.algo == Algo::HPODecoupled) {
     const int sf_epochs = j.at("sf_epochs").get<int>();
@@ -132,6 +139,9 @@ TrainOptions options_from_json(const json& j) {
   j.at("gaussian").get_to(o.gaussian);
   // Checkpoints from before the per-option head fed the choices to the continuous head.
   o.per_option = j.value("per_option", false);
+  // Checkpoints from before these options ran without a linear path, at one learning rate.
+  o.linear_skip = j.value("linear_skip", false);
+  o.continuous_lr_scale = j.contains("continuous_lr_scale") ? number_or_nan(j.at("continuous_lr_scale")) : 1.0;
   j.at("init_log_std").get_to(o.init_log_std);
   j.at("seed").get_to(o.seed);
   j.at("threads").get_to(o.threads);
@@ -148,14 +158,8 @@ TrainOptions options_from_json(const json& j) {
   }
   o.entropy = number_or_nan(j.at("entropy"));
   o.entropy_final = number_or_nan(j.at("entropy_final"));
-  const json& sf = j.at("sf");
-  sf.at("gae_gamma").get_to(o.sf.gae_gamma);
-  sf.at("gae_lambda").get_to(o.sf.gae_lambda);
-  sf.at("epochs").get_to(o.sf.epochs);
-  sf.at("minibatches").get_to(o.sf.minibatches);
-  sf.at("clip").get_to(o.sf.clip);
-  sf.at("target_kl").get_to(o.sf.target_kl);
-  sf.at("value_coef").get_to(o.sf.value_coef);
+  j.at("sf").at("gae_gamma").get_to(o.sf.gae_gamma);
+  sf_keys_from_json(j.at("sf"), o);
   o.hpo.advantage = parse_advantage(j.at("hpo").at("advantage").get<std::string>());
   j.at("hpo").at("pathwise_coef").get_to(o.hpo.pathwise_coef);
   o.reinforce.baseline = parse_baseline(j.at("reinforce").at("baseline").get<std::string>());
@@ -232,6 +236,7 @@ void Checkpoint::save(const std::string& path) const {
            {"hidden", p.config().hidden},
            {"gaussian", p.gaussian()},
            {"per_option", p.config().conditioning == runtime::ChoiceConditioning::PerOption},
+           {"linear_skip", p.config().linear_skip},
            {"params", p.params},
            {"value_params", p.value_params},
            {"value_scale", p.value_scale},
@@ -285,6 +290,7 @@ Checkpoint Checkpoint::load(const std::string& path) {
                                                      : runtime::ContinuousHead::Deterministic;
     config.conditioning = p.value("per_option", false) ? runtime::ChoiceConditioning::PerOption
                                                        : runtime::ChoiceConditioning::ChoiceInput;
+    config.linear_skip = p.value("linear_skip", false);
     c.policy = runtime::Policy(space, config, 0);
     auto read_exact = [&](const char* key, std::vector<double>& into) {
       auto values = p.at(key).get<std::vector<double>>();

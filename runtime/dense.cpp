@@ -42,6 +42,7 @@ void gemm_tile(int k, const S* a, std::int64_t lda, const S* b, std::int64_t ldb
       V v = acc[r][j];
       switch (epilogue) {
         case Epilogue::Linear: v += bias_j; break;
+        case Epilogue::Accumulate: v += simd::load<S>(cj + r * L) + bias_j; break;
         case Epilogue::Tanh: v = simd::tanh<S>(v + bias_j); break;
         case Epilogue::TanhDerivative: {
           // d tanh(a)/da = 1 - tanh(a)^2, with tanh(a) the stored activation.
@@ -199,20 +200,20 @@ void transpose_panel(std::int64_t rows, int cols, const S* src, std::int64_t ld_
 
 template <class S>
 void block_weight_gradient(std::int64_t rows, int in, int out, SampleMajor which, const S* delta,
-                           std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g) {
+                           std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g, bool with_bias) {
   S* bias = g + static_cast<std::int64_t>(in) * out;
   if (which == SampleMajor::Deltas) {
     by_vectors<S>(out, [&]<int MV>(int o0) {
       for (int k0 = 0; k0 < in; k0 += kGemmColumns)
         block_gradient_tile<S, MV>(rows, out, in, o0, k0, delta, ld_delta, x, ldx, g, out, 1);
-      block_bias_tile<S, MV>(rows, out, o0, delta, ld_delta, bias);
+      if (with_bias) block_bias_tile<S, MV>(rows, out, o0, delta, ld_delta, bias);
     });
   } else {
     by_vectors<S>(in, [&]<int MV>(int k0) {
       for (int o0 = 0; o0 < out; o0 += kGemmColumns)
         block_gradient_tile<S, MV>(rows, in, out, k0, o0, x, ldx, delta, ld_delta, g, 1, out);
     });
-    column_bias<S>(rows, out, delta, ld_delta, bias);
+    if (with_bias) column_bias<S>(rows, out, delta, ld_delta, bias);
   }
 }
 
@@ -255,7 +256,7 @@ void lane_gemm(std::int64_t rows, int k, int n, const S* a, std::int64_t lda, co
                              std::int64_t, Epilogue, const S*, std::int64_t);                                          \
   template void transpose_panel<S>(std::int64_t, int, const S*, std::int64_t, S*, std::int64_t);                      \
   template void block_weight_gradient<S>(std::int64_t, int, int, SampleMajor, const S*, std::int64_t, const S*,     \
-                                         std::int64_t, S*);
+                                         std::int64_t, S*, bool);
 HPO_DENSE_INSTANTIATE(float)
 HPO_DENSE_INSTANTIATE(double)
 #undef HPO_DENSE_INSTANTIATE

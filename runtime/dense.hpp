@@ -27,6 +27,7 @@ enum class Epilogue {
   Linear,          // C = sum + bias
   Tanh,            // C = tanh(sum + bias)
   TanhDerivative,  // C = sum * (1 - act^2), act the tanh layer's output: backprop into that layer
+  Accumulate,      // C = C + sum + bias: a second product added to an output already written
 };
 
 // C[r, j] = epilogue(sum_k A[r, k] B[k, j]) for rows r < rows, j < n; the sum runs k = 0, 1, ...
@@ -53,10 +54,11 @@ enum class SampleMajor {
 // G[o, k] += sum over r = 0, 1, ..., rows - 1 of delta[r, o] x[r, k], for all o < out and k <= in
 // (k = in is the bias, x = 1); the operand `which` sample-major as transpose_panel writes it (its
 // leading dimension a multiple of the lane count), the other column-major; G column-major
-// [out x (in + 1)]. Each sum runs over the rows in a fixed order: a block of rows gives the same
-// bits whichever thread handles it and wherever its rows sit.
+// [out x (in + 1)], or [out x in] without the bias column when with_bias is false. Each sum runs over
+// the rows in a fixed order: a block of rows gives the same bits whichever thread handles it and
+// wherever its rows sit.
 template <class S>
 void block_weight_gradient(std::int64_t rows, int in, int out, SampleMajor which, const S* delta,
-                           std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g);
+                           std::int64_t ld_delta, const S* x, std::int64_t ldx, S* g, bool with_bias = true);
 
 }  // namespace hpo::runtime

@@ -20,6 +20,7 @@ PolicyConfig policy_config(const TrainOptions& o) {
   c.continuous = gaussian ? ContinuousHead::Gaussian : ContinuousHead::Deterministic;
   c.init_log_std = o.init_log_std;
   c.conditioning = o.per_option ? ChoiceConditioning::PerOption : ChoiceConditioning::ChoiceInput;
+  c.linear_skip = o.linear_skip;
   return c;
 }
 
@@ -39,6 +40,7 @@ Learner::Learner(const Model& m, const TrainOptions& o)
       train_window(m.train_window(horizon)),
       report_window(m.report_window(horizon)),
       policy(ActionSpace::of(m), policy_config(o), mix(o.seed, 0x494E4954)),
+      continuous_lr_scale(hpo::continuous_lr_scale(o)),
       value_adam(policy.value_params.size()),
       engine(std::make_unique<Engine>(o.precision, threads)) {
   for (const auto& group : policy.groups()) group_adam.emplace_back(group.size);
@@ -99,7 +101,8 @@ double Learner::apply(std::vector<double>& grad, double lr, Heads heads) {
     if (heads == Heads::DiscreteOnly && groups[k].name != "discrete") continue;
     auto part = std::span<double>(grad).subspan(groups[k].offset, groups[k].size);
     sq += std::pow(clip_norm(part, options.grad_clip), 2);
-    group_adam[k].step(std::span<double>(policy.params).subspan(groups[k].offset, groups[k].size), part, lr);
+    const double group_lr = groups[k].name == "discrete" ? lr : lr * continuous_lr_scale;
+    group_adam[k].step(std::span<double>(policy.params).subspan(groups[k].offset, groups[k].size), part, group_lr);
   }
   return std::sqrt(sq);
 }

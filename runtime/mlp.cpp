@@ -1,5 +1,5 @@
 // mlp.cpp: the tanh MLP's layout, initialization, and its passes on the lane kernels; weights are
-// [out x in] column-major then a bias, per layer.
+// [out x in] column-major then a bias, per layer, then the linear path's [out x in] if any.
 #include "runtime/mlp.hpp"
 
 #include <cmath>
@@ -23,25 +23,35 @@ void MlpWeights<S>::load(const Mlp& net, std::span<const double> params) {
       bias_.push_back(size);
       size += static_cast<std::size_t>(out);
     }
+    if (net.linear_skip()) {
+      skip_forward_ = size;
+      size += static_cast<std::size_t>(net.inputs()) * padded_columns(net.outputs());
+      skip_backward_ = size;
+      size += static_cast<std::size_t>(net.outputs()) * padded_columns(net.inputs());
+    }
     data_.assign(size, S(0));  // the padding columns stay zero
   }
-  for (int l = 0; l < layers; ++l) {
-    const int in = net.layer_inputs(l), out = net.layer_outputs(l);
-    const double* w = params.data() + net.layer_offset(l);
-    S* forward = data_.data() + forward_[l];
-    S* backward = data_.data() + backward_[l];
+  // W [out x in] column-major as W^T [in x padded out] and W [out x padded in], both row-major.
+  auto copy_matrix = [&](const double* w, int in, int out, std::size_t forward, std::size_t backward) {
     const int ld_forward = padded_columns(out), ld_backward = padded_columns(in);
     for (int k = 0; k < in; ++k)
       for (int o = 0; o < out; ++o) {
         const S value = static_cast<S>(w[k * out + o]);
-        forward[k * ld_forward + o] = value;
-        backward[o * ld_backward + k] = value;
+        data_[forward + k * ld_forward + o] = value;
+        data_[backward + o * ld_backward + k] = value;
       }
+  };
+  for (int l = 0; l < layers; ++l) {
+    const int in = net.layer_inputs(l), out = net.layer_outputs(l);
+    const double* w = params.data() + net.layer_offset(l);
+    copy_matrix(w, in, out, forward_[l], backward_[l]);
     for (int o = 0; o < out; ++o) data_[bias_[l] + o] = static_cast<S>(w[in * out + o]);
   }
+  if (net.linear_skip())
+    copy_matrix(params.data() + net.skip_offset(), net.inputs(), net.outputs(), skip_forward_, skip_backward_);
 }
 
-Mlp::Mlp(int inputs, const std::vector<int>& hidden, int outputs) {
+Mlp::Mlp(int inputs, const std::vector<int>& hidden, int outputs, bool linear_skip) : linear_skip_(linear_skip) {
   sizes_.push_back(inputs);
   for (int h : hidden) sizes_.push_back(h);
   sizes_.push_back(outputs);
@@ -53,6 +63,8 @@ Mlp::Mlp(int inputs, const std::vector<int>& hidden, int outputs) {
     width += sizes_[l + 1];
   }
   activation_offsets_.push_back(width);
+  skip_offset_ = parameter_count_;
+  if (linear_skip_) parameter_count_ += static_cast<std::size_t>(inputs) * outputs;
 }
 
 void Mlp::initialize(std::span<double> params, std::uint64_t seed, double output_gain) const {
@@ -68,6 +80,7 @@ void Mlp::initialize(std::span<double> params, std::uint64_t seed, double output
     for (int i = 0; i < in * out; ++i) w[i] = scale * standard_normal(rng);
     for (int i = 0; i < out; ++i) w[in * out + i] = 0.0;
   }
+  std::fill(params.begin() + skip_offset_, params.begin() + parameter_count_, 0.0);
 }
 
 template <class S>
@@ -83,6 +96,9 @@ void Mlp::forward(const MlpWeights<S>& w, std::int64_t rows, const S* input, std
     x = y;
     ld_x = ld;
   }
+  if (linear_skip_)
+    lane_gemm<S>(rows, inputs(), outputs(), input, ld_input, w.skip_forward_matrix(), padded_columns(outputs()),
+                 nullptr, output(activations, ld, *this), ld, Epilogue::Accumulate);
 }
 
 template <class S>
@@ -101,6 +117,11 @@ void Mlp::backward(const MlpWeights<S>& w, std::int64_t rows, const S* activatio
                    padded_columns(in), nullptr, input_grad, ld_input_grad, Epilogue::Linear);
     }
   }
+  if (linear_skip_ && input_grad) {
+    const int in = inputs();
+    lane_gemm<S>(rows, outputs(), input_columns < 0 ? in : std::min(in, input_columns), output(deltas, ld, *this), ld,
+                 w.skip_backward_matrix(), padded_columns(in), nullptr, input_grad, ld_input_grad, Epilogue::Accumulate);
+  }
 }
 
 template <class S>
@@ -108,22 +129,25 @@ void Mlp::accumulate_block_gradient(std::int64_t begin, std::int64_t end, const 
                                     const S* activations, const S* deltas, std::int64_t ld, S* scratch,
                                     S* grad) const {
   const std::int64_t rows = end - begin;
-  for (int l = 0; l < layers(); ++l) {
-    const int in = sizes_[l], out = sizes_[l + 1];
-    const S* delta = deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld + begin;
-    const S* x = l == 0 ? input + begin : activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * ld + begin;
-    const std::int64_t ldx = l == 0 ? ld_input : ld;
-    // Vectors run along the wider side, so that few lanes idle.
+  // One product's weight gradient; vectors run along the wider side, so that few lanes idle.
+  auto product = [&](int in, int out, const S* x, std::int64_t ldx, const S* delta, S* g, bool with_bias) {
     if (out >= in) {
       const std::int64_t ld_rows = padded_rows<S>(out);
       transpose_panel<S>(rows, out, delta, ld, scratch, ld_rows);
-      block_weight_gradient<S>(rows, in, out, SampleMajor::Deltas, scratch, ld_rows, x, ldx, grad + offsets_[l]);
+      block_weight_gradient<S>(rows, in, out, SampleMajor::Deltas, scratch, ld_rows, x, ldx, g, with_bias);
     } else {
       const std::int64_t ld_rows = padded_rows<S>(in);
       transpose_panel<S>(rows, in, x, ldx, scratch, ld_rows);
-      block_weight_gradient<S>(rows, in, out, SampleMajor::Inputs, delta, ld, scratch, ld_rows, grad + offsets_[l]);
+      block_weight_gradient<S>(rows, in, out, SampleMajor::Inputs, delta, ld, scratch, ld_rows, g, with_bias);
     }
+  };
+  for (int l = 0; l < layers(); ++l) {
+    const S* delta = deltas + static_cast<std::int64_t>(activation_offsets_[l]) * ld + begin;
+    const S* x = l == 0 ? input + begin : activations + static_cast<std::int64_t>(activation_offsets_[l - 1]) * ld + begin;
+    product(sizes_[l], sizes_[l + 1], x, l == 0 ? ld_input : ld, delta, grad + offsets_[l], true);
   }
+  if (linear_skip_)
+    product(inputs(), outputs(), input + begin, ld_input, output(deltas, ld, *this) + begin, grad + skip_offset_, false);
 }
 
 #define HPO_MLP_INSTANTIATE(S)                                                                                    \

@@ -1,6 +1,7 @@
-// mlp.hpp: tanh multilayer perceptrons: their shape and parameter layout (one flat vector of
-// doubles that the optimizer and checkpoints see), a copy of the weights in the precision the
-// networks run in, and forward, backward and weight-gradient passes on the lane kernels of dense.hpp.
+// mlp.hpp: tanh multilayer perceptrons, optionally with a linear path from inputs to outputs: their
+// shape and parameter layout (one flat vector of doubles that the optimizer and checkpoints see), a
+// copy of the weights in the precision the networks run in, and forward, backward and
+// weight-gradient passes on the lane kernels of dense.hpp.
 #pragma once
 
 #include <algorithm>
@@ -22,17 +23,24 @@ class MlpWeights {
   const S* forward_matrix(int layer) const { return data_.data() + forward_[layer]; }    // W^T, [in x out]
   const S* backward_matrix(int layer) const { return data_.data() + backward_[layer]; }  // W, [out x in]
   const S* bias(int layer) const { return data_.data() + bias_[layer]; }
+  // The linear path's matrices, laid out like a layer's (no bias); only for a net with one.
+  const S* skip_forward_matrix() const { return data_.data() + skip_forward_; }
+  const S* skip_backward_matrix() const { return data_.data() + skip_backward_; }
 
  private:
   std::vector<S> data_;
   std::vector<std::size_t> forward_, backward_, bias_;
+  std::size_t skip_forward_ = 0, skip_backward_ = 0;
 };
 
 class Mlp {
  public:
   Mlp() = default;
-  // inputs -> hidden... (tanh) -> outputs (linear).
-  Mlp(int inputs, const std::vector<int>& hidden, int outputs);
+  // inputs -> hidden... (tanh) -> outputs (linear). With linear_skip the outputs also get a linear
+  // map of the inputs, W_skip x (no bias of its own): linear feedback, which many controllers are
+  // (LQR's u = -K x, an order-up-to rule's q = S - x), is then exact and learned directly, instead of
+  // being squeezed through the hidden layers (a [64, 64] net cannot carry 70 items' own feedbacks).
+  Mlp(int inputs, const std::vector<int>& hidden, int outputs, bool linear_skip = false);
 
   bool empty() const { return sizes_.empty(); }
   int inputs() const { return sizes_.front(); }
@@ -40,19 +48,24 @@ class Mlp {
   int layers() const { return static_cast<int>(sizes_.size()) - 1; }
   int layer_inputs(int layer) const { return sizes_[layer]; }
   int layer_outputs(int layer) const { return sizes_[layer + 1]; }
+  bool linear_skip() const { return linear_skip_; }
   std::size_t parameter_count() const { return parameter_count_; }
   // Floating-point operations of `rows` samples through the layers' products (2 per multiply-add),
   // without the first layer when asked: a backward pass that needs no input gradient skips it.
   double product_flops(std::int64_t rows, bool first_layer = true) const {
     double macs = 0;
     for (int l = first_layer ? 0 : 1; l < layers(); ++l) macs += double(sizes_[l]) * sizes_[l + 1];
+    if (linear_skip_) macs += double(inputs()) * outputs();
     return 2.0 * macs * double(rows);
   }
   // Layer l's weights, column-major [out x in], then its bias: [out x (in + 1)] from here.
   std::size_t layer_offset(int layer) const { return offsets_[layer]; }
+  // The linear path's weights, column-major [outputs x inputs], after every layer's.
+  std::size_t skip_offset() const { return skip_offset_; }
 
   // Orthogonal-like init: Gaussian weights scaled by gain/sqrt(fan_in); the last layer by
-  // output_gain, so that a fresh policy is near uniform and a fresh value near zero.
+  // output_gain, so that a fresh policy is near uniform and a fresh value near zero. The linear
+  // path starts at zero: a fresh net computes what it would without one.
   void initialize(std::span<double> params, std::uint64_t seed, double output_gain) const;
 
   // The forward pass writes every layer's outputs (hidden ones after tanh) side by side into one
@@ -91,6 +104,8 @@ class Mlp {
   std::vector<int> sizes_;
   std::vector<std::size_t> offsets_;   // per layer, where its weights start (bias follows)
   std::vector<int> activation_offsets_;  // per layer, then the total width
+  bool linear_skip_ = false;
+  std::size_t skip_offset_ = 0;
   std::size_t parameter_count_ = 0;
 };
 

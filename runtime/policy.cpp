@@ -73,11 +73,12 @@ Vector Normalizer::inv_std() const { return (var.array() + 1e-8).rsqrt(); }
 
 Policy::Policy(const ActionSpace& space, const PolicyConfig& config, std::uint64_t seed)
     : space_(space), config_(config) {
-  if (has_disc()) disc_net_ = Mlp(space.obs, config.hidden, space.logits());
+  const bool skip = config.linear_skip;
+  if (has_disc()) disc_net_ = Mlp(space.obs, config.hidden, space.logits(), skip);
   if (has_cont())
-    cont_net_ = per_option() ? Mlp(space.obs, config.hidden, space.cont() * space.logits())
-                             : Mlp(space.obs + space.logits(), config.hidden, space.cont());
-  value_net_ = Mlp(space.obs + 1, config.hidden, 1);
+    cont_net_ = per_option() ? Mlp(space.obs, config.hidden, space.cont() * space.logits(), skip)
+                             : Mlp(space.obs + space.logits(), config.hidden, space.cont(), skip);
+  value_net_ = Mlp(space.obs + 1, config.hidden, 1, skip);
   params.assign(disc_net_.parameter_count() + cont_net_.parameter_count() + (gaussian() ? space.cont() : 0), 0.0);
   // A fresh discrete head is near uniform; a fresh continuous head starts mid-range with room to move.
   if (has_disc()) disc_net_.initialize(std::span<double>(params).subspan(0, disc_net_.parameter_count()), seed, 0.01);

@@ -75,6 +75,15 @@ double learning_rate(const TrainOptions& o) {
   return o.algo == Algo::PPO ? 1e-4 : 1e-3;
 }
 
+double continuous_lr_scale(const TrainOptions& o) {
+  // A pathwise-trained continuous head takes one optimizer step per batch, the discrete head up to
+  // 1 + epochs x minibatches; its gradient is also far less noisy than a score function's. At lr
+  // 1e-3 it learned per-item feedback too slowly to finish within the paper's budget on jrp with
+  // 70 items (docs/training.md): 3x did, 10x was no better.
+  if (!std::isnan(o.continuous_lr_scale)) return o.continuous_lr_scale;
+  return o.algo == Algo::PPO || o.algo == Algo::Reinforce ? 1.0 : 3.0;
+}
+
 namespace runtime {
 
 RolloutSpec evaluation_spec(const Model& model, const Policy& policy, const TrainOptions& options, std::uint64_t seed) {

@@ -92,6 +92,11 @@ struct TrainOptions {
   // option's reaching the simulator (the paper's); false: one output per component, the one-hot
   // choices fed in beside the observation.
   bool per_option = true;
+  // Every network also maps its inputs linearly to its outputs (Mlp's linear_skip).
+  bool linear_skip = true;
+  // The continuous head's (and log std's) learning rate over lr; NaN picks the algorithm's
+  // (continuous_lr_scale below).
+  double continuous_lr_scale = NAN;
   double init_log_std = 0.0;
   // Entropy bonus on the discrete head, annealed linearly from entropy to entropy_final. Against
   // normalized advantages (hpo with gae, ppo) or, for the estimators whose loss is in cost units,
@@ -121,6 +126,9 @@ EntropySchedule entropy_schedule(const TrainOptions& options);
 
 // The policy's learning rate as `options` would run it: 1e-4 for ppo, 1e-3 for the others, unless set.
 double learning_rate(const TrainOptions& options);
+// The continuous head's learning rate over learning_rate(): 3 where the pathwise gradient trains it
+// (hpo, hpo-decoupled, gumbel-st), 1 for ppo and reinforce, unless set.
+double continuous_lr_scale(const TrainOptions& options);
 
 // What one iteration measured. Costs are mean sum_t discount^t cost_t per episode.
 struct IterationStats {

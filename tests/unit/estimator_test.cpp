@@ -59,12 +59,14 @@ hpo::CompileOptions stdlib() {
   return o;
 }
 
-// Parameters of runtime::Mlp(inputs, hidden, outputs): weights and a bias per layer.
+// Parameters of runtime::Mlp(inputs, hidden, outputs, true) (the default): weights and a bias per
+// layer, then the linear path's inputs x outputs weights.
+std::size_t skip_size(int inputs, int outputs) { return std::size_t(inputs) * outputs; }
 std::size_t mlp_size(int inputs, const std::vector<int>& hidden, int outputs) {
   std::size_t n = 0;
   int in = inputs;
   for (int h : hidden) n += std::size_t(h) * (in + 1), in = h;
-  return n + std::size_t(outputs) * (in + 1);
+  return n + std::size_t(outputs) * (in + 1) + skip_size(inputs, outputs);
 }
 
 // One path of kHybrid: the choice and the shock of every step.
@@ -233,8 +235,12 @@ struct Hybrid {
     REQUIRE(theta.size() == disc_size + cont_size);
     // A fresh discrete head is near uniform, so d log pi / dx, and with it the cross term, would be
     // tiny; scaling its output layer makes the probabilities move with x without saturating.
-    const std::size_t output_layer = 2 * (options.hidden.back() + 1);
-    for (std::size_t k = disc_size - output_layer; k < disc_size; ++k) theta[k] *= 200.0;
+    const std::size_t disc_skip = skip_size(1, 2), output_layer = 2 * (options.hidden.back() + 1);
+    for (std::size_t k = disc_size - disc_skip - output_layer; k < disc_size - disc_skip; ++k) theta[k] *= 200.0;
+    // The linear paths start at zero; nonzero weights put them in every gradient checked below.
+    for (std::size_t k = disc_size - disc_skip; k < disc_size; ++k) theta[k] = k % 2 ? 0.4 : -0.3;
+    for (std::size_t k = theta.size() - (per_option ? skip_size(1, 2) : skip_size(3, 1)); k < theta.size(); ++k)
+      theta[k] = k % 2 ? -0.2 : 0.25;
     std::copy(theta.begin(), theta.end(), decoupled->parameters().begin());
     for (double x : {-1.0, 0.0, 0.8, 1.5, 3.0})
       for (std::int32_t d : {0, 1}) {
@@ -384,8 +390,12 @@ TEST_CASE("without choices or noise, an hpo estimate is the cost's derivative th
   trainer.gradient(1, 2);  // fixes the normalizer
   auto theta = trainer.parameters();
   REQUIRE(theta.size() == mlp_size(3, options.hidden, 3));
-  // A fresh head barely depends on the observation; larger output weights make the chain matter.
-  for (std::size_t k = theta.size() - 3 * (options.hidden.back() + 1); k < theta.size(); ++k) theta[k] *= 10.0;
+  // A fresh head barely depends on the observation; larger output weights make the chain matter,
+  // and nonzero linear-path weights (they start at zero) put that path in the check.
+  const std::size_t skip = skip_size(3, 3);
+  for (std::size_t k = theta.size() - skip - 3 * (options.hidden.back() + 1); k < theta.size() - skip; ++k)
+    theta[k] *= 10.0;
+  for (std::size_t k = theta.size() - skip; k < theta.size(); ++k) theta[k] = 0.1 * double(int(k % 5) - 2);
 
   auto cost = [&] {
     std::vector<double> state(model.num_state()), next(model.num_state()), obs(model.num_obs()), u(3), none;
@@ -445,7 +455,8 @@ TEST_CASE("the continuous head's outputs of an option reach the action only when
     return u[0];
   };
   const double u0 = act(0), u1 = act(1);
-  // The output layer ends with its biases, row i * options + c: the last is option 1's.
+  // The net ends with its linear path's weights, row i * options + c in each column: the last
+  // is option 1's (the observation, 0.8, is not zero, so they count).
   theta.back() += 0.5;
   CHECK(act(0) == u0);
   CHECK(act(1) != u1);

@@ -102,7 +102,7 @@ TEST_CASE("a block's weight gradient is the gradient, to the bit the same wherev
     const std::int64_t ld = padded_rows<float>(rows + 32);
     auto delta = random_vector<float>(ld * out, 5), x = random_vector<float>(ld * in, 6);
     // The block's rows at offset `at` of the panels, zeros elsewhere.
-    auto gradient = [&](std::int64_t at) {
+    auto gradient = [&](std::int64_t at, bool with_bias = true) {
       std::vector<float> moved_delta(ld * out, 0.0f), moved_x(ld * in, 0.0f);
       for (int o = 0; o < out; ++o)
         for (int r = 0; r < rows; ++r) moved_delta[o * ld + at + r] = delta[o * ld + r];
@@ -115,14 +115,19 @@ TEST_CASE("a block's weight gradient is the gradient, to the bit the same wherev
       transpose_panel<float>(rows, width, (deltas ? moved_delta : moved_x).data() + at, ld, rows_first.data(), ld_rows);
       std::vector<float> g(std::size_t(out) * (in + 1), 0.5f);
       if (deltas)
-        block_weight_gradient<float>(rows, in, out, which, rows_first.data(), ld_rows, moved_x.data() + at, ld, g.data());
+        block_weight_gradient<float>(rows, in, out, which, rows_first.data(), ld_rows, moved_x.data() + at, ld, g.data(),
+                                     with_bias);
       else
-        block_weight_gradient<float>(rows, in, out, which, moved_delta.data() + at, ld, rows_first.data(), ld_rows, g.data());
+        block_weight_gradient<float>(rows, in, out, which, moved_delta.data() + at, ld, rows_first.data(), ld_rows,
+                                     g.data(), with_bias);
       return g;
     };
     const auto at_zero = gradient(0);
     CHECK(gradient(16) == at_zero);
     CHECK(gradient(32) == at_zero);
+    // Without the bias column (an Mlp's linear path): the weights the same, the column untouched.
+    const auto no_bias = gradient(0, false);
+    for (std::size_t i = 0; i < no_bias.size(); ++i) CHECK(no_bias[i] == (i < std::size_t(in) * out ? at_zero[i] : 0.5f));
     for (int o = 0; o < out; ++o)
       for (int k = 0; k <= in; ++k) {
         double sum = 0.5;

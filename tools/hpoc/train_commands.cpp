@@ -150,6 +150,13 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_flag("--choice-input", s.choice_input,
               "Continuous head: one output per component with the one-hot choices as inputs, instead of one "
               "output per (component, option) selected by the choice");
+  t->add_option("--continuous-lr-scale", o.continuous_lr_scale,
+                "Learning rate of the continuous head over --lr (default: 3 for hpo, hpo-decoupled and gumbel-st, "
+                "whose continuous head takes one pathwise step per batch; 1 for ppo and reinforce)");
+  t->add_flag("--linear-skip,!--no-linear-skip", o.linear_skip,
+              "Every network also maps its inputs linearly to its outputs, so linear feedback (order-up-to, LQR) "
+              "is learned directly; --no-linear-skip for plain MLPs")
+      ->capture_default_str();
   t->add_option("--init-log-std", o.init_log_std, "Initial log std of a Gaussian head")->capture_default_str();
   t->add_option("--entropy", o.entropy,
                 "Entropy bonus on the discrete head at the start (against standardized advantages for hpo and "
@@ -291,6 +298,8 @@ int TrainCommands::State::run_train() const {
     // NaN leaves the rate to the algorithm; given explicitly, it is a mistake.
     if (train->count("--lr") > 0 && !(o.lr > 0 && std::isfinite(o.lr)))
       throw std::invalid_argument("--lr must be a positive number");
+    if (train->count("--continuous-lr-scale") > 0 && !(o.continuous_lr_scale > 0 && std::isfinite(o.continuous_lr_scale)))
+      throw std::invalid_argument("--continuous-lr-scale must be a positive number");
   } catch (const std::invalid_argument& e) {
     std::cerr << "hpoc train: error: " << e.what() << '\n';
     return 2;
