@@ -111,6 +111,8 @@ def case_bad_flags(c):
         (["--hidden", "0"], r"--hidden sizes must be between 1 and 65536"),
         (["--lr", "-1"], r"--lr must be a positive number"),
         (["--lr", "nan"], r"--lr must be a positive number"),
+        (["--continuous-lr-scale", "0"], r"--continuous-lr-scale must be a positive number"),
+        (["--continuous-lr-scale", "inf"], r"--continuous-lr-scale must be a positive number"),
         (["--threads", "-1"], r"--threads cannot be negative"),
         (["--eval-every", "-1"], r"--eval-every cannot be negative"),
         (["--dev-seed", str(2**63)], r"--dev-seed: Value 9223372036854775808 not in range 0 to 9223372036854775807"),
@@ -211,6 +213,30 @@ def case_train_eval_simulate(c):
     c.run("simulate", ckpt_path, "--episodes", "0", code=1, stderr=r"--episodes must be at least 1")
     c.run("simulate", ckpt_path, "--episodes", "1", "--csv", c.path("no", "such", "dir.csv"), code=1,
           stderr=r"^hpoc simulate: error: cannot write .*dir\.csv")
+
+
+def case_checkpoint_before_linear_path(c):
+    """Networks have a linear path by default and checkpoints say so; a checkpoint written before
+    that option existed (no key) loads as a net without one and evaluates to its cost."""
+    with_path, without = c.path("with"), c.path("without")
+    c.run("train", INVENTORY, *SMALL, "--out", with_path, code=0)
+    with open(os.path.join(with_path, "policy.ckpt")) as f:
+        ckpt = json.load(f)
+    check(ckpt["policy"]["linear_skip"] is True and ckpt["options"]["linear_skip"] is True,
+          "a default run's checkpoint does not record its linear path")
+    proc = c.run("train", INVENTORY, *SMALL, "--no-linear-skip", "--continuous-lr-scale", "1", "--out", without,
+                 code=0)
+    trained = re.search(rf"test cost ({NUMBER} \+- {NUMBER})", proc.stdout)
+    check(trained, "no test cost line in train's output")
+    path = os.path.join(without, "policy.ckpt")
+    with open(path) as f:
+        ckpt = json.load(f)
+    for section in ("policy", "options"):
+        del ckpt[section]["linear_skip"]
+    del ckpt["options"]["continuous_lr_scale"]
+    with open(path, "w") as f:
+        json.dump(ckpt, f)
+    c.run("eval", path, code=0, stdout=rf"test cost {re.escape(trained.group(1))} ")
 
 
 def case_default_out(c):
