@@ -40,7 +40,6 @@ Learner::Learner(const Model& m, const TrainOptions& o)
       train_window(m.train_window(horizon)),
       report_window(m.report_window(horizon)),
       policy(ActionSpace::of(m), policy_config(o), mix(o.seed, 0x494E4954)),
-      continuous_lr_scale(hpo::continuous_lr_scale(o)),
       value_adam(policy.value_params.size()),
       engine(std::make_unique<Engine>(o.precision, threads)) {
   for (const auto& group : policy.groups()) group_adam.emplace_back(group.size);
@@ -97,11 +96,12 @@ double Learner::apply(std::vector<double>& grad, double lr, Heads heads) {
     if (!std::isfinite(g)) throw TrainingError("the policy gradient is not finite at iteration " + std::to_string(iteration + 1));
   double sq = 0;
   const auto groups = policy.groups();
+  const double continuous_lr = lr * continuous_lr_scale(options);
   for (std::size_t k = 0; k < groups.size(); ++k) {
     if (heads == Heads::DiscreteOnly && groups[k].name != "discrete") continue;
     auto part = std::span<double>(grad).subspan(groups[k].offset, groups[k].size);
     sq += std::pow(clip_norm(part, options.grad_clip), 2);
-    const double group_lr = groups[k].name == "discrete" ? lr : lr * continuous_lr_scale;
+    const double group_lr = groups[k].name == "discrete" ? lr : continuous_lr;
     group_adam[k].step(std::span<double>(policy.params).subspan(groups[k].offset, groups[k].size), part, group_lr);
   }
   return std::sqrt(sq);

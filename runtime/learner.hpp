@@ -26,7 +26,6 @@ struct Learner {
   // One optimizer per parameter group (Policy::groups), so that steps that train one head alone
   // (hpo's PPO epochs: the discrete head) leave the other's moments and parameters as they are.
   std::vector<Adam> group_adam;
-  double continuous_lr_scale;  // the continuous head's learning rate over the discrete head's
   Adam value_adam;
   std::unique_ptr<Engine> engine;  // its workspaces change; the policy does not
   std::unique_ptr<Batch> batch = std::make_unique<Batch>();

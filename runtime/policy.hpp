@@ -32,7 +32,7 @@ struct PolicyConfig {
   ContinuousHead continuous = ContinuousHead::Deterministic;
   ChoiceConditioning conditioning = ChoiceConditioning::PerOption;
   double init_log_std = 0.0;  // Gaussian head: the initial log standard deviation of every component
-  bool linear_skip = false;   // every network also maps its inputs linearly to its outputs
+  bool linear_skip = true;    // every network also maps its inputs linearly to its outputs
 };
 
 // What a policy must know of its model; kept so a policy outlives nothing it points to.

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 #include <toml++/toml.h>
 
@@ -295,11 +296,10 @@ int TrainCommands::State::run_train() const {
     o.precision = hpo::parse_precision(precision);
     o.greedy_eval = !sample_eval;
     o.per_option = !choice_input;
-    // NaN leaves the rate to the algorithm; given explicitly, it is a mistake.
-    if (train->count("--lr") > 0 && !(o.lr > 0 && std::isfinite(o.lr)))
-      throw std::invalid_argument("--lr must be a positive number");
-    if (train->count("--continuous-lr-scale") > 0 && !(o.continuous_lr_scale > 0 && std::isfinite(o.continuous_lr_scale)))
-      throw std::invalid_argument("--continuous-lr-scale must be a positive number");
+    // NaN leaves a rate to the algorithm; given explicitly, it is a mistake.
+    for (auto [flag, value] : {std::pair{"--lr", o.lr}, std::pair{"--continuous-lr-scale", o.continuous_lr_scale}})
+      if (train->count(flag) > 0 && !(value > 0 && std::isfinite(value)))
+        throw std::invalid_argument(std::string(flag) + " must be a positive number");
   } catch (const std::invalid_argument& e) {
     std::cerr << "hpoc train: error: " << e.what() << '\n';
     return 2;
