@@ -83,7 +83,7 @@ json options_to_json(const TrainOptions& o) {
               {"greedy_eval", o.greedy_eval},
               {"out_dir", o.out_dir},
               {"sf",
-               {{"gae_gamma", o.sf.gae_gamma},
+               {{"gae_gamma", number_or_null(o.sf.gae_gamma)},
                 {"gae_lambda", o.sf.gae_lambda},
                 {"epochs", o.sf.epochs},
                 {"minibatches", o.sf.minibatches},
@@ -158,7 +158,7 @@ TrainOptions options_from_json(const json& j) {
   }
   o.entropy = number_or_nan(j.at("entropy"));
   o.entropy_final = number_or_nan(j.at("entropy_final"));
-  j.at("sf").at("gae_gamma").get_to(o.sf.gae_gamma);
+  o.sf.gae_gamma = number_or_nan(j.at("sf").at("gae_gamma"));
   sf_keys_from_json(j.at("sf"), o);
   o.hpo.advantage = parse_advantage(j.at("hpo").at("advantage").get<std::string>());
   j.at("hpo").at("pathwise_coef").get_to(o.hpo.pathwise_coef);

@@ -47,7 +47,7 @@ Precision parse_precision(const std::string& name);
 // batch's first step, epochs x minibatches of PPO-clipped steps that stop at the first minibatch
 // whose approximate KL from the batch's policy passes target_kl.
 struct ScoreFunctionOptions {
-  double gae_gamma = 0.99;
+  double gae_gamma = NAN;  // NaN picks the algorithm's (gae_gamma below)
   double gae_lambda = 0.96;
   int epochs = 4;         // 0: only the full-batch first step
   int minibatches = 4;
@@ -129,6 +129,8 @@ double learning_rate(const TrainOptions& options);
 // The continuous head's learning rate over learning_rate(): 3 where the pathwise gradient trains it
 // (hpo, hpo-decoupled, gumbel-st), 1 for ppo and reinforce, unless set.
 double continuous_lr_scale(const TrainOptions& options);
+// GAE's gamma as `options` would run it: 0.93 for ppo, 0.99 for hpo and hpo-decoupled, unless set.
+double gae_gamma(const TrainOptions& options);
 
 // What one iteration measured. Costs are mean sum_t discount^t cost_t per episode.
 struct IterationStats {

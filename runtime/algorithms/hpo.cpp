@@ -33,7 +33,7 @@ class Hpo final : public Algorithm {
     Matrix sf_weights;
     Advantages gae_result;
     if (gae_critic) {
-      gae_result = gae(cost, batch.value, o.sf.gae_gamma, o.sf.gae_lambda);
+      gae_result = gae(cost, batch.value, gae_gamma(o), o.sf.gae_lambda);
       const PeriodWindow w = learner.train_window;
       const double cost_sd = standard_deviation(batch.cost.middleRows(w.first, w.size()));
       backward.cost_weight = o.hpo.pathwise_coef * per_sample / std::max(cost_sd, 1e-12);

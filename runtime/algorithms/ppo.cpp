@@ -19,7 +19,7 @@ class Ppo final : public Algorithm {
     learner.set_scales(g);
 
     // 2. GAE advantages (cost units; the surrogate standardizes them per minibatch) and value targets.
-    const Advantages adv = gae(cost, batch.value, o.sf.gae_gamma, o.sf.gae_lambda);
+    const Advantages adv = gae(cost, batch.value, gae_gamma(o), o.sf.gae_lambda);
     Samples& samples = learner.flatten(batch);
     learner.fill(samples, adv.advantage, adv.target);
 

@@ -144,6 +144,26 @@ step {
 
 }  // namespace
 
+TEST_CASE("options left unset take their algorithm's defaults, and set ones win", "[train]") {
+  hpo::TrainOptions o;  // every per-algorithm option unset (NaN)
+  struct Expected {
+    hpo::Algo algo;
+    double lr, continuous_scale, gae_gamma;
+  };
+  for (const Expected& e : {Expected{hpo::Algo::HPO, 1e-3, 3.0, 0.99}, Expected{hpo::Algo::HPODecoupled, 1e-3, 3.0, 0.99},
+                            Expected{hpo::Algo::PPO, 1e-4, 1.0, 0.93}, Expected{hpo::Algo::GumbelST, 1e-3, 3.0, 0.99}}) {
+    o.algo = e.algo;
+    CAPTURE(hpo::to_string(e.algo));
+    CHECK(hpo::learning_rate(o) == e.lr);
+    CHECK(hpo::continuous_lr_scale(o) == e.continuous_scale);
+    CHECK(hpo::gae_gamma(o) == e.gae_gamma);
+  }
+  o.sf.gae_gamma = 0.5;
+  o.lr = 2e-3;
+  CHECK(hpo::gae_gamma(o) == 0.5);
+  CHECK(hpo::learning_rate(o) == 2e-3);
+}
+
 TEST_CASE("a checkpoint written during training evaluates exactly like the trainer's best policy", "[train]") {
   struct Setup {
     std::string model;

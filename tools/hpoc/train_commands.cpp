@@ -165,8 +165,8 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--entropy-final", o.entropy_final,
                 "Entropy bonus at the end, annealed linearly (default 0.001 against standardized advantages, else 0)");
   // hpo and ppo: the critic and the PPO epochs.
-  t->add_option("--gae-gamma", o.sf.gae_gamma, "hpo, ppo: GAE gamma (its own, not the model's discount)")
-      ->capture_default_str();
+  t->add_option("--gae-gamma", o.sf.gae_gamma,
+                "hpo, ppo: GAE gamma, its own, not the model's discount (default 0.99 for hpo, 0.93 for ppo)");
   t->add_option("--gae-lambda", o.sf.gae_lambda, "hpo, ppo: GAE lambda")->capture_default_str();
   t->add_option("--epochs", o.sf.epochs, "hpo, ppo: PPO epochs after each batch's full-batch step (0: none)")
       ->capture_default_str();
