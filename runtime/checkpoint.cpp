@@ -223,6 +223,7 @@ void Checkpoint::save(const std::string& path) const {
            {"source_hash", c.source_hash},
            {"stdlib_dirs", c.stdlib_dirs},
            {"sets", c.sets},
+           {"reformulate", c.reformulate},
            {"param_names", c.param_names},
            {"param_values", c.param_values}}},
          {"options", options_to_json(c.options)},
@@ -262,6 +263,7 @@ Checkpoint Checkpoint::load(const std::string& path) {
     m.at("source_hash").get_to(c.source_hash);
     m.at("stdlib_dirs").get_to(c.stdlib_dirs);
     m.at("sets").get_to(c.sets);
+    c.reformulate = m.value("reformulate", true);  // checkpoints before the key: always reformulated
     m.at("param_names").get_to(c.param_names);
     m.at("param_values").get_to(c.param_values);
     c.options = options_from_json(j.at("options"));
@@ -324,6 +326,7 @@ Model Checkpoint::compile_model(CompileOptions options, bool allow_changed) cons
   // The assignments as trained: consts among them give the model its sizes; the params among
   // them are overwritten by the stored values below.
   options.sets.insert(options.sets.begin(), c.sets.begin(), c.sets.end());
+  options.reformulate = c.reformulate;  // the generated gates are part of the policy's action space
   Model model = c.model_path.empty() ? compile_string(c.model_source, "checkpoint.hpo", options)
                                      : compile_file(c.model_path, options);
   if (!allow_changed && hpo::source_hash(model) != c.source_hash)

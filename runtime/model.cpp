@@ -70,6 +70,7 @@ static Model compile(std::function<std::unique_ptr<CheckedModel>(SourceManager&,
   impl->kernels = jit::Kernels::compile(*impl->program, impl->adjoints, jit_options, &error);
   if (!impl->kernels) throw CompileError("JIT compilation failed: " + error);
   impl->compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  impl->warnings = messages.str();
   return detail::ModelAccess::make(std::move(impl));
 }
 
@@ -123,6 +124,7 @@ PeriodWindow Model::train_window(std::int64_t horizon) const {
   return clip(w.declared ? PeriodWindow{w.first, w.end} : PeriodWindow{0, horizon}, horizon);
 }
 double Model::compile_seconds() const { return impl_->compile_seconds; }
+const std::string& Model::warnings() const { return impl_->warnings; }
 std::string Model::analysis() const { return analysis::print_report(impl_->report, *impl_->sources); }
 
 void Model::set_param(const std::string& name, std::span<const double> values) {

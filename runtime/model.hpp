@@ -25,6 +25,7 @@ struct Model::Impl {
   double compile_seconds = 0;
   std::string file_path;  // absolute; empty for compile_string
   CompileOptions options;  // as compiled, so a checkpoint can compile the same model again
+  std::string warnings;    // the diagnostics of a compile that succeeded, as hpoc prints them
 };
 
 namespace detail {

@@ -216,6 +216,7 @@ Checkpoint Trainer::Impl::snapshot() const {
   ci.source_hash = source_hash(model);
   ci.stdlib_dirs = mi.options.stdlib_dirs;
   ci.sets = mi.options.sets;
+  ci.reformulate = mi.options.reformulate;
   ci.param_names = model.param_names();
   ci.param_values.assign(model.params().begin(), model.params().end());
   ci.options = options;

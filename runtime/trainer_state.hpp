@@ -12,6 +12,7 @@ struct Checkpoint::Impl {
   std::string source_hash;
   std::vector<std::string> stdlib_dirs;
   std::vector<std::string> sets;         // --set assignments, for consts that size the model
+  bool reformulate = true;               // whether jumps were rewritten (generated gates are actions)
   std::vector<std::string> param_names;  // per element, as Model::param_names
   std::vector<double> param_values;
   TrainOptions options;

@@ -86,6 +86,9 @@ class Model {
 
   std::string analysis() const;  // the smooth/discrete split, as `hpoc analyze` prints it
   double compile_seconds() const;
+  // The warnings of the compile (jumps left alone, ...), formatted as `hpoc check` prints them; empty
+  // when there were none.
+  const std::string& warnings() const;
 
   // Per-sample kernels (ABI of docs/pipeline.md). Adjoint outputs are added to (+=). t is the step
   // index that period() reads: the step taken, or for observe the step about to be taken.

@@ -239,6 +239,69 @@ def case_checkpoint_before_linear_path(c):
     c.run("eval", path, code=0, stdout=rf"test cost {re.escape(trained.group(1))} ")
 
 
+# A price with two breaks: jumps hpoc reports but cannot rewrite (one gate per threshold is needed).
+TWO_BREAKS = """model two_breaks
+state x = 0.0
+action q : real in [0, 10]
+noise d ~ normal(5.0, 1.0)
+horizon 5
+step {
+  let price = if q < 3.0 then 2.0 else if q < 6.0 then 1.5 else 1.0
+  x' = x + q - d
+  cost += price * q + x * x
+}
+"""
+# A fixed cost on an order: a jump hpoc rewrites with a generated gate action unless told not to.
+FIXED_COST = """model fixed_cost
+state x = 0.0
+action q : real in [0, 10]
+noise d ~ normal(5.0, 1.0)
+horizon 5
+step {
+  x' = x + q - d
+  cost += (if q > 0.0 then 5.0 else 0.0) + q + x * x
+}
+"""
+
+
+def case_jump_warnings(c):
+    """train prints the analysis's warnings before training, and --strict makes them errors at their
+    file:line:col, as check does; compile flags before the subcommand are refused, not ignored."""
+    model, out = c.write("two_breaks.hpo", TWO_BREAKS), c.path("out")
+    warning = r"two_breaks\.hpo:7:15: warning: this if jumps with q \(continuous action\)"
+    c.run("train", model, *SMALL, "--out", out, code=0, stderr=[warning, r"two_breaks\.hpo:7:40: warning: "])
+    shutil.rmtree(out)
+    c.run("train", model, *SMALL, "--strict", "--out", out, code=1, stderr=r"two_breaks\.hpo:7:15: error: this if jumps")
+    check(not os.path.exists(out), "a model refused by --strict created the output folder")
+    for flag in (["--strict"], ["--no-reformulate"], ["--set", "x=1"], ["-O", "0"]):
+        c.run(*flag, "train", model, *SMALL, "--out", out, code=2,
+              stderr=rf"hpoc: error: {re.escape(flag[0])} before the subcommand is not applied to it")
+    check(not os.path.exists(out), "a refused command line created the output folder")
+    c.run("train", c.write("fixed_cost.hpo", FIXED_COST), *SMALL, "-O", "0", "--out", out, code=0)
+
+
+def case_no_reformulate(c):
+    """--no-reformulate trains on the model as written (no generated gate), says so in the checkpoint,
+    and eval compiles the model the same way; a checkpoint from before the key was reformulated."""
+    model = c.write("fixed_cost.hpo", FIXED_COST)
+    for name, flags, gates in (("plain", ["--no-reformulate"], []), ("gated", [], [2])):
+        out = c.path(name)
+        proc = c.run("train", model, *SMALL, *flags, "--out", out, code=0)
+        trained = re.search(rf"test cost ({NUMBER} \+- {NUMBER})", proc.stdout)
+        check(trained, "no test cost line in train's output")
+        path = os.path.join(out, "policy.ckpt")
+        with open(path) as f:
+            ckpt = json.load(f)
+        check(ckpt["model"]["reformulate"] is (name == "gated"), f"{name}: the checkpoint's reformulate is wrong")
+        check(ckpt["policy"]["choices"] == gates, f"{name}: the policy's choices are {ckpt['policy']['choices']}")
+        c.run("eval", path, code=0, stdout=rf"test cost {re.escape(trained.group(1))} ")
+        if name == "gated":
+            del ckpt["model"]["reformulate"]
+            with open(path, "w") as f:
+                json.dump(ckpt, f)
+            c.run("eval", path, code=0, stdout=rf"test cost {re.escape(trained.group(1))} ")
+
+
 def case_default_out(c):
     """Without --out, a run writes to runs/<model> in the working folder."""
     c.run("train", NEWSVENDOR, *SMALL, code=0, stdout=r"checkpoint runs/newsvendor/policy\.ckpt")

@@ -173,7 +173,15 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (train_commands.parsed()) return train_commands.run();
+  if (train_commands.parsed()) {
+    // The options before a subcommand belong to --emit; train, eval and simulate take their own.
+    for (const char* flag : {"--emit", "--stdlib", "--params", "--set", "--strict", "--no-reformulate", "-O", "--color"})
+      if (app.count(flag) > 0) {
+        std::cerr << "hpoc: error: " << flag << " before the subcommand is not applied to it; give it after the subcommand\n";
+        return 2;
+      }
+    return train_commands.run();
+  }
 
   Command command = check->parsed() ? Command::Check : analyze->parsed() ? Command::Analyze : Command::Emit;
   bool is_check = command != Command::Emit;

@@ -115,7 +115,7 @@ struct TrainCommands::State {
   std::string file, algo = "hpo", advantage = "gae", baseline = "batch-mean", schedule = "constant", hidden = "64,64", precision = "f32", out;
   hpo::TrainOptions options;
   hpo::CompileOptions compile;
-  bool quiet = false, sample_eval = false, choice_input = false;
+  bool quiet = false, sample_eval = false, choice_input = false, no_reformulate = false;
   // eval and simulate
   std::string checkpoint, csv = "-";
   std::int64_t episodes = 0;
@@ -208,6 +208,11 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--stdlib", s.compile.stdlib_dirs, "Extra folder to search for imported modules")->type_name("DIR");
   t->add_option("--params", s.compile.params_file, "JSON file with param values")->type_name("FILE");
   t->add_option("--set", s.compile.sets, "Override a param: NAME=VALUE")->type_name("NAME=VALUE");
+  t->add_flag("--strict", s.compile.strict, "Treat warnings (e.g. jumps hpoc cannot reformulate) as errors");
+  t->add_flag("--no-reformulate", s.no_reformulate,
+              "Report jumps but do not rewrite them into hybrid form (the checkpoint remembers it)");
+  t->add_option("-O", s.compile.opt_level, "LLVM optimization level: 2 (default) or 0 (fast compile)")
+      ->check(CLI::IsMember({0, 2}));
   t->add_option("--config", s.config, "TOML file of options, keys as the long flags (lr = 0.001); flags win")
       ->type_name("FILE");
 
@@ -306,11 +311,14 @@ int TrainCommands::State::run_train() const {
   }
   std::unique_ptr<hpo::Model> model;
   try {
-    model = std::make_unique<hpo::Model>(hpo::compile_file(file, compile));
+    hpo::CompileOptions c = compile;
+    c.reformulate = !no_reformulate;
+    model = std::make_unique<hpo::Model>(hpo::compile_file(file, c));
   } catch (const hpo::CompileError& e) {
     std::cerr << e.what();
     return 1;
   }
+  std::cerr << model->warnings();  // jumps left alone train with a biased gradient: say so before training
   o.out_dir = out.empty() ? (std::filesystem::path("runs") / model->name()).string() : out;
   std::unique_ptr<hpo::Trainer> trainer;
   try {
