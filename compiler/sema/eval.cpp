@@ -35,6 +35,7 @@ std::int64_t at_int(const Value& v, std::size_t i) {
 double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); }
 
 std::string number(double x) {
+  if (std::isnan(x)) return "nan";  // the sign of a NaN means nothing to a reader
   std::ostringstream s;
   s << x;
   return s.str();
@@ -60,6 +61,14 @@ const Value* Sema::const_value(const ast::Symbol* sym) {
   Env env;
   const_values_[sym] = std::nullopt;  // guards against cycles during evaluation
   auto v = eval(*decl.value, env);
+  if (v && v->type.scalar != ast::Scalar::Int)
+    for (std::size_t i = 0; i < v->reals.size(); ++i)
+      if (!std::isfinite(v->reals[i])) {
+        // Folded into every use, a NaN or infinity would surface far from its cause, if at all.
+        diags_.error(decl.value->loc, "the value of const '" + sym->name + "' is not finite (" + number(v->reals[i]) +
+                                          " at element " + std::to_string(i) + ")");
+        return nullptr;
+      }
   const_values_[sym] = std::move(v);
   return const_values_[sym] ? &*const_values_[sym] : nullptr;
 }
