@@ -81,7 +81,15 @@ bool Sema::load_imports(ast::File& file, std::vector<std::string>& stack) {
     std::error_code ec;
     std::string canonical = fs::weakly_canonical(*path, ec).string();
     if (ec) canonical = *path;
-    if (loaded_.count(canonical)) continue;
+    if (auto seen = loaded_.find(canonical); seen != loaded_.end()) {
+      // The main file was loaded first: reaching it again is a cycle through the model itself.
+      if (seen->second == model_->main_file) {
+        diags_.error(import.loc,
+                     "'" + import.module + "' is the file being checked (" + *path + "): importing it is a cycle");
+        ok = false;
+      }
+      continue;
+    }
 
     std::ifstream in(*path, std::ios::binary);
     std::stringstream buffer;
