@@ -38,7 +38,8 @@ void validate(const Model& model, const TrainOptions& o) {
   if (o.reinforce.value_epochs < 0) fail("--value-epochs cannot be negative");
   if (!(o.sf.clip > 0)) fail("--clip must be positive");
   if (!(o.sf.target_kl >= 0)) fail("--target-kl must be 0 (never stop) or positive");
-  if (!std::isnan(o.sf.gae_gamma) && !(o.sf.gae_gamma >= 0 && o.sf.gae_gamma <= 1)) fail("--gae-gamma must be in [0, 1]");
+  if (!std::isnan(o.sf.gae_gamma) && !(o.sf.gae_gamma >= 0 && o.sf.gae_gamma <= 1))
+    fail("--gae-gamma must be in [0, 1]");
   if (!(o.sf.gae_lambda >= 0 && o.sf.gae_lambda <= 1)) fail("--gae-lambda must be in [0, 1]");
   if (!(o.sf.value_coef >= 0) || !std::isfinite(o.sf.value_coef)) fail("--value-coef must be 0 or positive");
   if (!(o.hpo.pathwise_coef > 0) || !std::isfinite(o.hpo.pathwise_coef)) fail("--pathwise-coef must be positive");

@@ -177,7 +177,8 @@ int run(int argc, char** argv) {
     // The options before a subcommand belong to --emit; train, eval and simulate take their own.
     for (const char* flag : {"--emit", "--stdlib", "--params", "--set", "--strict", "--no-reformulate", "-O", "--color"})
       if (app.count(flag) > 0) {
-        std::cerr << "hpoc: error: " << flag << " before the subcommand is not applied to it; give it after the subcommand\n";
+        std::cerr << "hpoc: error: " << flag
+                  << " before the subcommand is not applied to it; give it after the subcommand\n";
         return 2;
       }
     return train_commands.run();
