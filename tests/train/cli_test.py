@@ -281,9 +281,13 @@ def case_jump_warnings(c):
 
 
 def case_no_reformulate(c):
-    """--no-reformulate trains on the model as written (no generated gate), says so in the checkpoint,
-    and eval compiles the model the same way; a checkpoint from before the key was reformulated."""
+    """check counts the generated gates; --no-reformulate trains on the model as written (no gate),
+    says so in the checkpoint, and eval compiles the model the same way; a checkpoint from before
+    the key was reformulated."""
     model = c.write("fixed_cost.hpo", FIXED_COST)
+    c.run("check", model, code=0, stdout=r"horizon 5, 1 generated gate action\)$")
+    proc = c.run("check", model, "--no-reformulate", code=0, stderr=r"fixed_cost\.hpo:8:12: warning: ")
+    check("generated" not in proc.stdout, "check --no-reformulate counts gates it did not generate")
     for name, flags, gates in (("plain", ["--no-reformulate"], []), ("gated", [], [2])):
         out = c.path(name)
         proc = c.run("train", model, *SMALL, *flags, "--out", out, code=0)

@@ -114,7 +114,10 @@ int run_file(const std::string& path, const Options& opt, Command command) {
   } else if (command == Command::Analyze) {
     std::cout << hpo::analysis::print_report(report, sources);
   } else if (command == Command::Check) {
-    std::cout << path << ": ok (" << summary(*model) << ")\n";
+    std::string gates;
+    if (const auto n = report.generated.size(); n > 0)
+      gates = ", " + std::to_string(n) + " generated gate action" + (n == 1 ? "" : "s");
+    std::cout << path << ": ok (" << summary(*model) << gates << ")\n";
     if (opt.time) {
       auto start = std::chrono::steady_clock::now();
       auto adjoints = hpo::autodiff::differentiate(*program);
