@@ -239,29 +239,18 @@ def case_checkpoint_before_linear_path(c):
     c.run("eval", path, code=0, stdout=rf"test cost {re.escape(trained.group(1))} ")
 
 
+def order_model(name, *body):
+    """A one-item order model whose step has the given lines: q is the order, x the stock."""
+    lines = [f"model {name}", "state x = 0.0", "action q : real in [0, 10]", "noise d ~ normal(5.0, 1.0)",
+             "horizon 5", "step {", *("  " + line for line in body), "}"]
+    return "\n".join(lines) + "\n"
+
+
 # A price with two breaks: jumps hpoc reports but cannot rewrite (one gate per threshold is needed).
-TWO_BREAKS = """model two_breaks
-state x = 0.0
-action q : real in [0, 10]
-noise d ~ normal(5.0, 1.0)
-horizon 5
-step {
-  let price = if q < 3.0 then 2.0 else if q < 6.0 then 1.5 else 1.0
-  x' = x + q - d
-  cost += price * q + x * x
-}
-"""
+TWO_BREAKS = order_model("two_breaks", "let price = if q < 3.0 then 2.0 else if q < 6.0 then 1.5 else 1.0",
+                         "x' = x + q - d", "cost += price * q + x * x")
 # A fixed cost on an order: a jump hpoc rewrites with a generated gate action unless told not to.
-FIXED_COST = """model fixed_cost
-state x = 0.0
-action q : real in [0, 10]
-noise d ~ normal(5.0, 1.0)
-horizon 5
-step {
-  x' = x + q - d
-  cost += (if q > 0.0 then 5.0 else 0.0) + q + x * x
-}
-"""
+FIXED_COST = order_model("fixed_cost", "x' = x + q - d", "cost += (if q > 0.0 then 5.0 else 0.0) + q + x * x")
 
 
 def case_jump_warnings(c):
