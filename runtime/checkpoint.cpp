@@ -81,6 +81,7 @@ json options_to_json(const TrainOptions& o) {
               {"test_episodes", o.test_episodes},
               {"eval_every", o.eval_every},
               {"greedy_eval", o.greedy_eval},
+              {"param_average", o.param_average},
               {"out_dir", o.out_dir},
               {"sf",
                {{"gae_gamma", number_or_null(o.sf.gae_gamma)},
@@ -151,6 +152,7 @@ TrainOptions options_from_json(const json& j) {
   j.at("test_episodes").get_to(o.test_episodes);
   j.at("eval_every").get_to(o.eval_every);
   j.at("greedy_eval").get_to(o.greedy_eval);
+  o.param_average = j.value("param_average", 0.0);  // checkpoints before the key: the last iterate
   j.at("out_dir").get_to(o.out_dir);
   if (!j.contains("sf")) {
     legacy_sections_from_json(j, o);

@@ -44,6 +44,7 @@ void validate(const Model& model, const TrainOptions& o) {
   if (!(o.sf.value_coef >= 0) || !std::isfinite(o.sf.value_coef)) fail("--value-coef must be 0 or positive");
   if (!(o.hpo.pathwise_coef > 0) || !std::isfinite(o.hpo.pathwise_coef)) fail("--pathwise-coef must be positive");
   if (!(o.gumbel.temperature > 0)) fail("--temperature must be positive");
+  if (!(o.param_average >= 0 && o.param_average < 1)) fail("--param-average must be in [0, 1)");
   if (std::isinf(o.entropy) || std::isinf(o.entropy_final)) fail("--entropy and --entropy-final must be finite");
   if (o.threads < 0) fail("--threads cannot be negative (0 means every core)");
   if (o.dev_episodes < 1 || o.test_episodes < 1) fail("--dev-episodes and --test-episodes must be at least 1");
@@ -131,6 +132,9 @@ struct Trainer::Impl {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::unique_ptr<Checkpoint> best;
   std::ofstream csv;
+  // Polyak averaging (options.param_average): sum_i (1 - d) d^(t - i) params_i and sum_i (1 - d) d^(t - i).
+  std::vector<double> param_sum;
+  double param_weight = 0;
 
   Impl(const Model& m, TrainOptions o)
       : options(std::move(o)), learner(m, options), algorithm(runtime::make_algorithm(options.algo)) {}
@@ -146,6 +150,23 @@ struct Trainer::Impl {
   void merge_observations(const runtime::Batch& batch) {
     for (std::int64_t t = 0; t < batch.horizon; ++t)
       learner.policy.normalizer.merge(batch.obs_at(t, learner.policy.space().obs));
+  }
+
+  void update_average() {
+    const double d = options.param_average;
+    if (!(d > 0)) return;
+    const auto& params = learner.policy.params;
+    param_sum.resize(params.size(), 0.0);
+    for (std::size_t i = 0; i < params.size(); ++i) param_sum[i] = d * param_sum[i] + (1 - d) * params[i];
+    param_weight = d * param_weight + (1 - d);
+  }
+
+  // The policy that is evaluated and checkpointed: the averaged parameters once there are any.
+  runtime::Policy evaluated_policy() const {
+    runtime::Policy policy = learner.policy;
+    if (param_weight > 0)
+      for (std::size_t i = 0; i < policy.params.size(); ++i) policy.params[i] = param_sum[i] / param_weight;
+    return policy;
   }
 
   bool dev_evaluation_due(std::int64_t finished) const {
@@ -181,6 +202,7 @@ IterationStats Trainer::Impl::iterate() {
     stats.entropy = -batch.logp_disc.sum() / double(batch.logp_disc.size());
   }
   merge_observations(batch);
+  update_average();
   samples += options.batch * learner.horizon;
   stats.samples = samples;
   ++learner.iteration;
@@ -192,11 +214,11 @@ IterationStats Trainer::Impl::iterate() {
 
 void Trainer::Impl::evaluate_dev(IterationStats& stats) {
   try {
-    stats.dev_cost =
-        runtime::summarize(learner.engine->rollout_totals(
-                               runtime::evaluation_spec(*learner.model, learner.policy, options, options.dev_seed),
-                               options.dev_episodes))
-            .mean;
+    const runtime::Policy policy = evaluated_policy();
+    stats.dev_cost = runtime::summarize(learner.engine->rollout_totals(
+                                            runtime::evaluation_spec(*learner.model, policy, options, options.dev_seed),
+                                            options.dev_episodes))
+                         .mean;
   } catch (const runtime::NonFiniteError& e) {
     throw TrainingError(std::string("the dev evaluation after iteration ") + std::to_string(learner.iteration) + ": " +
                         e.what());
@@ -222,7 +244,7 @@ Checkpoint Trainer::Impl::snapshot() const {
   ci.param_values.assign(model.params().begin(), model.params().end());
   ci.options = options;
   ci.iteration = learner.iteration;
-  ci.policy = learner.policy;
+  ci.policy = evaluated_policy();
   return c;
 }
 
@@ -297,8 +319,9 @@ Evaluation Trainer::evaluate(std::uint64_t seed, std::int64_t episodes) const {
   if (episodes < 1) throw std::invalid_argument("evaluation needs at least one episode");
   try {
     const runtime::Learner& l = impl_->learner;
+    const runtime::Policy policy = impl_->evaluated_policy();
     return runtime::summarize(
-        l.engine->rollout_totals(runtime::evaluation_spec(*l.model, l.policy, impl_->options, seed), episodes));
+        l.engine->rollout_totals(runtime::evaluation_spec(*l.model, policy, impl_->options, seed), episodes));
   } catch (const runtime::NonFiniteError& e) {
     throw TrainingError(e.what());
   }

@@ -110,6 +110,11 @@ struct TrainOptions {
   std::int64_t eval_every = 0;       // dev evaluation every so many iterations, after the first and the
                                      // last; 0: max(10, iterations / 25)
   bool greedy_eval = true;           // evaluate the most likely choice and the Gaussian mean
+  // Polyak averaging: when positive, the policy evaluated on dev scenarios, checkpointed and
+  // tested is the exponential average of the parameters after each iteration, with this decay per
+  // iteration (bias-corrected, so early averages are not pulled toward the initialization); 0: the
+  // last iterate. Training itself always continues from the last iterate.
+  double param_average = 0.0;
   std::string out_dir;               // metrics.csv, learning_curve.svg, policy.ckpt; empty: none
 
   ScoreFunctionOptions sf;

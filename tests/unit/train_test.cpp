@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "hpo/train.hpp"
@@ -105,6 +106,7 @@ void check_same_options(const hpo::TrainOptions& a, const hpo::TrainOptions& b) 
   CHECK(a.test_episodes == b.test_episodes);
   CHECK(a.eval_every == b.eval_every);
   CHECK(a.greedy_eval == b.greedy_eval);
+  CHECK(same(a.param_average, b.param_average));
   CHECK(a.out_dir == b.out_dir);
 }
 
@@ -192,6 +194,7 @@ TEST_CASE("a checkpoint written during training evaluates exactly like the train
       o.sf.epochs = 3;
       o.reinforce.baseline = hpo::Baseline::Value;
       o.gumbel.temperature = 0.5;
+      o.param_average = 0.9;
       o.seed = 12;
       o.dev_seed = 400;
       o.test_seed = 401;
@@ -234,6 +237,34 @@ TEST_CASE("a checkpoint written during training evaluates exactly like the train
     // Four chunks on one or three threads: the same episodes.
     CHECK(loaded.evaluate(again, 5, 200, 1).episode_costs == loaded.evaluate(again, 5, 200, 3).episode_costs);
   }
+}
+
+TEST_CASE("with parameter averaging the trainer evaluates and saves the average; training is unchanged", "[train]") {
+  const fs::path dir = scratch("param_average");
+  hpo::Model model = compile_source_file("examples/inventory.hpo");
+  hpo::TrainOptions o = small_options(hpo::Algo::HPO);
+  hpo::Trainer last(model, o);
+  o.param_average = 0.5;
+  hpo::Trainer averaged(model, o);
+  std::vector<std::vector<double>> iterates;
+  for (int i = 0; i < 2; ++i) {
+    last.iterate();
+    averaged.iterate();
+    iterates.emplace_back(averaged.parameters().begin(), averaged.parameters().end());
+    CHECK(iterates.back() == std::vector<double>(last.parameters().begin(), last.parameters().end()));
+  }
+  // Weights (1 - d) d and (1 - d) over their sum, d = 0.5: one third and two thirds.
+  const std::string path = (dir / "averaged.ckpt").string();
+  averaged.checkpoint().save(path);
+  std::ifstream in(path);
+  const auto saved = nlohmann::json::parse(in).at("policy").at("params").get<std::vector<double>>();
+  REQUIRE(saved.size() == iterates[1].size());
+  for (std::size_t i = 0; i < saved.size(); ++i)
+    CHECK(saved[i] == Approx((iterates[0][i] + 2 * iterates[1][i]) / 3).margin(1e-15));
+  hpo::Checkpoint loaded = hpo::Checkpoint::load(path);
+  CHECK(loaded.options().param_average == 0.5);
+  CHECK(loaded.evaluate(loaded.compile_model(), 31, 70).episode_costs == averaged.evaluate(31, 70).episode_costs);
+  CHECK(averaged.evaluate(31, 70).episode_costs != last.evaluate(31, 70).episode_costs);
 }
 
 TEST_CASE("a snapshot of the current policy, saved and loaded, evaluates like the trainer", "[train]") {

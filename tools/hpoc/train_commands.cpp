@@ -202,6 +202,10 @@ TrainCommands::TrainCommands(CLI::App& app) : state_(std::make_unique<State>()) 
   t->add_option("--test-episodes", o.test_episodes, "Test episodes")->capture_default_str();
   t->add_option("--eval-every", o.eval_every, "Dev evaluation every N iterations (0: max(10, iterations / 25))")
       ->capture_default_str();
+  t->add_option("--param-average", o.param_average,
+                "Evaluate and checkpoint the exponential average of the parameters over iterations with this decay "
+                "(Polyak averaging, e.g. 0.99; 0: the last iterate)")
+      ->capture_default_str();
   t->add_flag("--sample-eval", s.sample_eval, "Evaluate the stochastic policy instead of its most likely actions");
   t->add_option("--out", s.out, "Output folder (default runs/<model>)")->type_name("DIR");
   t->add_flag("--quiet", s.quiet, "No progress line");
@@ -305,6 +309,8 @@ int TrainCommands::State::run_train() const {
     for (auto [flag, value] : {std::pair{"--lr", o.lr}, std::pair{"--continuous-lr-scale", o.continuous_lr_scale}})
       if (train->count(flag) > 0 && !(value > 0 && std::isfinite(value)))
         throw std::invalid_argument(std::string(flag) + " must be a positive number");
+    if (train->count("--gae-gamma") > 0 && std::isnan(o.sf.gae_gamma))
+      throw std::invalid_argument("--gae-gamma must be in [0, 1]");
   } catch (const std::invalid_argument& e) {
     std::cerr << "hpoc train: error: " << e.what() << '\n';
     return 2;
