@@ -178,9 +178,9 @@ int run(int argc, char** argv) {
   }
   if (train_commands.parsed()) {
     // The options before a subcommand belong to --emit; train, eval and simulate take their own.
-    for (const char* flag : {"--emit", "--stdlib", "--params", "--set", "--strict", "--no-reformulate", "-O", "--color"})
-      if (app.count(flag) > 0) {
-        std::cerr << "hpoc: error: " << flag
+    for (const CLI::Option* option : app.get_options())
+      if (option->nonpositional() && option->count() > 0) {
+        std::cerr << "hpoc: error: " << option->get_name()
                   << " before the subcommand is not applied to it; give it after the subcommand\n";
         return 2;
       }
