@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ast/type.hpp"
@@ -91,6 +92,8 @@ enum class Builtin {
   Period,                                                        // the step index, known only at run time
 };
 const char* spelling(Builtin b);
+// The built-in a call to `name` means; None for a user function. spelling() is the one list of names.
+Builtin builtin_named(std::string_view name);
 
 struct CallExpr : Expr {
   CallExpr(SourceLoc l, std::string c, std::vector<ExprPtr> a)

@@ -90,6 +90,12 @@ const char* spelling(Builtin b) {
   return "?";
 }
 
+Builtin builtin_named(std::string_view name) {
+  for (int b = static_cast<int>(Builtin::Relu); b <= static_cast<int>(Builtin::Period); ++b)
+    if (name == spelling(static_cast<Builtin>(b))) return static_cast<Builtin>(b);
+  return Builtin::None;
+}
+
 const char* spelling(SymbolKind k) {
   switch (k) {
     case SymbolKind::Const: return "const";

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "ast/real_math.hpp"
 #include "ir/ir.hpp"
 
 namespace hpo::ir {
@@ -20,9 +21,6 @@ inline Ty result_type(Op op) {
   }
 }
 
-inline double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); }
-inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-
 // a, b: operand values (I1 as 0/1, I64 as its integer value); b unused for unary ops.
 inline double eval_op(Op op, double a, double b) {
   switch (op) {
@@ -32,9 +30,9 @@ inline double eval_op(Op op, double a, double b) {
     case Op::Div: return a / b;
     case Op::Neg: return -a;
     case Op::Pow: return std::pow(a, b);
-    case Op::Min: return std::fmin(a, b);
-    case Op::Max: return std::fmax(a, b);
-    case Op::Relu: return a > 0 ? a : 0.0;
+    case Op::Min: return real::min(a, b);
+    case Op::Max: return real::max(a, b);
+    case Op::Relu: return real::relu(a);
     case Op::Abs: return std::fabs(a);
     case Op::Exp: return std::exp(a);
     case Op::Log: return std::log(a);
@@ -42,8 +40,8 @@ inline double eval_op(Op op, double a, double b) {
     case Op::Sin: return std::sin(a);
     case Op::Cos: return std::cos(a);
     case Op::Tanh: return std::tanh(a);
-    case Op::Sigmoid: return sigmoid(a);
-    case Op::Softplus: return softplus(a);
+    case Op::Sigmoid: return real::sigmoid(a);
+    case Op::Softplus: return real::softplus(a);
     case Op::Lt: return a < b;
     case Op::Le: return a <= b;
     case Op::Gt: return a > b;

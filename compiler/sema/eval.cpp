@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ast/int_math.hpp"
+#include "ast/real_math.hpp"
 #include "ast/seeded_random.hpp"
 #include "sema/internal.hpp"
 
@@ -31,8 +32,6 @@ std::int64_t at_int(const Value& v, std::size_t i) {
   std::size_t k = v.size() == 1 ? 0 : i;
   return v.type.scalar == Scalar::Int ? v.ints[k] : static_cast<std::int64_t>(v.reals[k]);
 }
-
-double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); }
 
 std::string number(double x) {
   if (std::isnan(x)) return "nan";  // the sign of a NaN means nothing to a reader
@@ -385,29 +384,18 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
         }
         return out;
       }
-      auto unary = [&](double (*f)(double)) {
+      if (auto f = real::unary(call.builtin)) {
         for (std::size_t i = 0; i < out.size(); ++i) out.reals[i] = f(at(args[0], i));
         return out;
-      };
+      }
       switch (call.builtin) {
-        case Builtin::Relu: return unary([](double x) { return x > 0 ? x : 0.0; });
-        case Builtin::Abs: return unary([](double x) { return std::fabs(x); });
-        case Builtin::Exp: return unary([](double x) { return std::exp(x); });
-        case Builtin::Log: return unary([](double x) { return std::log(x); });
-        case Builtin::Sqrt: return unary([](double x) { return std::sqrt(x); });
-        case Builtin::Sin: return unary([](double x) { return std::sin(x); });
-        case Builtin::Cos: return unary([](double x) { return std::cos(x); });
-        case Builtin::Tanh: return unary([](double x) { return std::tanh(x); });
-        case Builtin::Sigmoid: return unary([](double x) { return 1.0 / (1.0 + std::exp(-x)); });
-        case Builtin::Softplus: return unary(softplus);
-        case Builtin::Real: return unary([](double x) { return x; });
         case Builtin::Max:
         case Builtin::Min: {
           bool is_max = call.builtin == Builtin::Max;
           if (call.reduction) {
             double r = args[0].as_real(0);
             for (std::size_t i = 1; i < args[0].size(); ++i)
-              r = is_max ? std::max(r, args[0].as_real(i)) : std::min(r, args[0].as_real(i));
+              r = is_max ? real::max(r, args[0].as_real(i)) : real::min(r, args[0].as_real(i));
             out.reals[0] = r;
             return out;
           }
@@ -416,7 +404,7 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
               out.ints[i] = is_max ? std::max(at_int(args[0], i), at_int(args[1], i))
                                    : std::min(at_int(args[0], i), at_int(args[1], i));
             } else {
-              out.reals[i] = is_max ? std::max(at(args[0], i), at(args[1], i)) : std::min(at(args[0], i), at(args[1], i));
+              out.reals[i] = is_max ? real::max(at(args[0], i), at(args[1], i)) : real::min(at(args[0], i), at(args[1], i));
             }
           }
           return out;
@@ -426,7 +414,7 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
           return out;
         case Builtin::Clamp:
           for (std::size_t i = 0; i < out.size(); ++i)
-            out.reals[i] = std::min(std::max(at(args[0], i), at(args[1], i)), at(args[2], i));
+            out.reals[i] = real::clamp(at(args[0], i), at(args[1], i), at(args[2], i));
           return out;
         case Builtin::Sum:
         case Builtin::Mean: {
@@ -473,6 +461,9 @@ std::optional<Value> Sema::eval_node(const ast::Expr& e, Env& env) {
         case Builtin::Period:
           diags_.error(e.loc, "period() is not known at compile time (it is the index of the current step)");
           return std::nullopt;
+        case Builtin::Relu: case Builtin::Abs: case Builtin::Exp: case Builtin::Log: case Builtin::Sqrt:
+        case Builtin::Sin: case Builtin::Cos: case Builtin::Tanh: case Builtin::Sigmoid: case Builtin::Softplus:
+        case Builtin::Real:  // real::unary, above
         case Builtin::None: break;
       }
       return std::nullopt;

@@ -23,16 +23,6 @@ std::vector<std::string> default_stdlib_dirs() {
 namespace sema {
 namespace fs = std::filesystem;
 
-namespace {
-bool is_builtin_name(const std::string& name) {
-  static const char* const kNames[] = {"relu", "abs",  "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus",
-                                       "max",  "min",  "pow", "clamp", "sum", "mean", "dot", "real", "eye", "div",
-                                       "seeded_uniform", "seeded_normal", "period"};
-  for (const char* n : kNames)
-    if (name == n) return true;
-  return false;
-}
-}  // namespace
 
 std::optional<std::string> Sema::find_module(const std::string& dotted, const ast::File& from) {
   std::string relative;
@@ -129,7 +119,7 @@ ast::Symbol* Sema::declare_global(ast::SymbolKind kind, const std::string& name,
     return nullptr;
   }
   // Calls and names never stand in the same place, so only a function may not reuse a built-in's name.
-  if (kind == ast::SymbolKind::Fn && is_builtin_name(name)) {
+  if (kind == ast::SymbolKind::Fn && ast::builtin_named(name) != ast::Builtin::None) {
     diags_.error(loc, "'" + name + "' is the name of a built-in function");
     return nullptr;
   }

@@ -490,23 +490,8 @@ Type Sema::type_comprehension(ast::Comprehension& e, Context ctx) {
 }
 
 Type Sema::type_call(ast::CallExpr& e, Context ctx) {
-  static const std::pair<const char*, ast::Builtin> kBuiltins[] = {
-      {"relu", ast::Builtin::Relu},   {"abs", ast::Builtin::Abs},         {"exp", ast::Builtin::Exp},
-      {"log", ast::Builtin::Log},     {"sqrt", ast::Builtin::Sqrt},       {"sin", ast::Builtin::Sin},
-      {"cos", ast::Builtin::Cos},     {"tanh", ast::Builtin::Tanh},       {"sigmoid", ast::Builtin::Sigmoid},
-      {"softplus", ast::Builtin::Softplus}, {"max", ast::Builtin::Max},   {"min", ast::Builtin::Min},
-      {"pow", ast::Builtin::Pow},     {"clamp", ast::Builtin::Clamp},     {"sum", ast::Builtin::Sum},
-      {"mean", ast::Builtin::Mean},   {"dot", ast::Builtin::Dot},         {"real", ast::Builtin::Real},
-      {"eye", ast::Builtin::Eye},     {"div", ast::Builtin::Div},
-      {"seeded_uniform", ast::Builtin::SeededUniform}, {"seeded_normal", ast::Builtin::SeededNormal},
-      {"period", ast::Builtin::Period},
-  };
-  for (const auto& [name, builtin] : kBuiltins) {
-    if (e.callee == name) {
-      e.builtin = builtin;
-      return type_builtin(e, ctx);
-    }
-  }
+  e.builtin = ast::builtin_named(e.callee);
+  if (e.builtin != ast::Builtin::None) return type_builtin(e, ctx);
   return type_user_call(e, ctx);
 }
 

@@ -66,7 +66,7 @@ TEST_CASE("expressions get types and shapes", "[sema]") {
 TEST_CASE("constants and param defaults are folded at compile time", "[sema]") {
   auto c = check(model_with("const N = 2 * 3 - 1\nconst H = div(-7, 2)\nconst M = -7 % 3\nconst R = 1 / 4\n"
                             "param Q[2, 2] = [[1, 2], [3, 4]]\nparam P[N] = [real(i) * 0.5 for i in 0..N]\n"
-                            "param S = sum(P) + Q[1, 0]\nparam T[2] = Q @ [1.0, 1.0]\nstate x = 0.0",
+                            "param S = sum(P) + Q[1, 0]\nparam T[2] = Q @ [1.0, 1.0]\nparam U = min(0.0 / 0.0, 0.5)\nstate x = 0.0",
                             "x' = x"));
   INFO(c->messages.str());
   REQUIRE(c->model);
@@ -90,6 +90,7 @@ TEST_CASE("constants and param defaults are folded at compile time", "[sema]") {
   CHECK(param("P") == std::vector<double>{0, 0.5, 1, 1.5, 2});
   CHECK(param("S") == std::vector<double>{5 + 3});
   CHECK(param("T") == std::vector<double>{3, 7});
+  CHECK(param("U") == std::vector<double>{0.5});  // min ignores a NaN operand, as the IR does
 }
 
 TEST_CASE("a scalar function applies elementwise to arrays", "[sema]") {
