@@ -46,11 +46,8 @@ static Model compile(std::function<std::unique_ptr<CheckedModel>(SourceManager&,
   impl->checked = check(*impl->sources, diags, check_options);
   if (!impl->checked) throw CompileError(messages.str());
   if (impl->checked->is_module) throw CompileError("a module has no step to compile; give a model");
-  ParamValues values = default_param_values(*impl->checked);
-  bool ok = true;
-  if (!options.params_file.empty())
-    ok = load_param_file(*impl->checked, options.params_file, values, *impl->sources, diags) && ok;
-  for (const auto& s : options.sets) ok = set_param(*impl->checked, s, values, diags) && ok;
+  ParamValues& values = impl->param_values;
+  bool ok = resolve_param_values(*impl->checked, options.params_file, options.sets, values, *impl->sources, diags);
   ok = ok && require_all_params(*impl->checked, values, diags);
   if (!ok) throw CompileError(messages.str());
   for (const auto& v : values.values) {
@@ -137,8 +134,18 @@ void Model::set_param(const std::string& name, std::span<const double> values) {
                                   std::to_string(values.size()));
     for (double v : values)
       if (!std::isfinite(v)) throw std::invalid_argument("param '" + name + "' must be finite");
-    for (std::size_t i = 0; i < count; ++i)
-      impl_->params[impl_->param_offsets[p] + i] = values[values.size() == 1 ? 0 : i];
+    // The params whose defaults read this one follow it, as with --set.
+    ParamValues next = impl_->param_values;
+    next.values[p].assign(count, values[0]);
+    if (values.size() == count) next.values[p].assign(values.begin(), values.end());
+    next.given[p] = true;
+    std::ostringstream messages;
+    Diagnostics diags(*impl_->sources, messages);
+    if (!derive_param_values(*impl_->checked, next, *impl_->sources, diags)) throw std::invalid_argument(messages.str());
+    impl_->param_values = std::move(next);
+    for (std::size_t q = 0; q < params.size(); ++q)
+      std::copy(impl_->param_values.values[q].begin(), impl_->param_values.values[q].end(),
+                impl_->params.begin() + static_cast<std::ptrdiff_t>(impl_->param_offsets[q]));
     return;
   }
   throw std::invalid_argument("unknown param '" + name + "'");

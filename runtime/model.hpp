@@ -9,6 +9,7 @@
 #include "hpo/hpo.hpp"
 #include "ir/ir.hpp"
 #include "jit/jit.hpp"
+#include "sema/param_values.hpp"
 #include "sema/sema.hpp"
 
 namespace hpo {
@@ -20,8 +21,9 @@ struct Model::Impl {
   autodiff::AdjointProgram adjoints;
   std::unique_ptr<jit::Kernels> kernels;
   analysis::Report report;
-  std::vector<double> params;
-  std::vector<std::size_t> param_offsets;  // per declared param, where its values start
+  ParamValues param_values;  // per declared param, and whether it was given or follows its default
+  std::vector<double> params;               // param_values flattened, as the kernels read them
+  std::vector<std::size_t> param_offsets;   // per declared param, where its values start
   double compile_seconds = 0;
   std::string file_path;  // absolute; empty for compile_string
   CompileOptions options;  // as compiled, so a checkpoint can compile the same model again

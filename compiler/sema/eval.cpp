@@ -33,14 +33,19 @@ std::int64_t at_int(const Value& v, std::size_t i) {
   return v.type.scalar == Scalar::Int ? v.ints[k] : static_cast<std::int64_t>(v.reals[k]);
 }
 
-std::string number(double x) {
-  if (std::isnan(x)) return "nan";  // the sign of a NaN means nothing to a reader
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
-
 }  // namespace
+
+std::string first_non_finite(const std::vector<double>& values) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    std::ostringstream s;
+    if (std::isnan(values[i])) s << "nan";  // the sign of a NaN means nothing to a reader
+    else s << values[i];
+    s << " at element " << i;
+    return s.str();
+  }
+  return "";
+}
 
 const Value* Sema::const_value(const ast::Symbol* sym) {
   if (auto it = const_values_.find(sym); it != const_values_.end()) return it->second ? &*it->second : nullptr;
@@ -61,13 +66,11 @@ const Value* Sema::const_value(const ast::Symbol* sym) {
   const_values_[sym] = std::nullopt;  // guards against cycles during evaluation
   auto v = eval(*decl.value, env);
   if (v && v->type.scalar != ast::Scalar::Int)
-    for (std::size_t i = 0; i < v->reals.size(); ++i)
-      if (!std::isfinite(v->reals[i])) {
-        // Folded into every use, a NaN or infinity would surface far from its cause, if at all.
-        diags_.error(decl.value->loc, "the value of const '" + sym->name + "' is not finite (" + number(v->reals[i]) +
-                                          " at element " + std::to_string(i) + ")");
-        return nullptr;
-      }
+    if (auto bad = first_non_finite(v->reals); !bad.empty()) {
+      // Folded into every use, a NaN or infinity would surface far from its cause, if at all.
+      diags_.error(decl.value->loc, "the value of const '" + sym->name + "' is not finite (" + bad + ")");
+      return nullptr;
+    }
   const_values_[sym] = std::move(v);
   return const_values_[sym] ? &*const_values_[sym] : nullptr;
 }
@@ -131,14 +134,11 @@ const Value* Sema::param_default(const ast::Symbol* sym) {
     return nullptr;
   }
   Value out = zeros(sym->type);
-  for (std::size_t i = 0; i < out.reals.size(); ++i) {
-    out.reals[i] = at(*v, i);
-    if (!std::isfinite(out.reals[i])) {
-      diags_.error(decl.default_value->loc, "the default of param '" + sym->name + "' is not finite (" +
-                                                number(out.reals[i]) + " at element " + std::to_string(i) + ")");
-      param_values_[sym] = std::nullopt;
-      return nullptr;
-    }
+  for (std::size_t i = 0; i < out.reals.size(); ++i) out.reals[i] = at(*v, i);
+  if (auto bad = first_non_finite(out.reals); !bad.empty()) {
+    diags_.error(decl.default_value->loc, "the default of param '" + sym->name + "' is not finite (" + bad + ")");
+    param_values_[sym] = std::nullopt;
+    return nullptr;
   }
   param_values_[sym] = std::move(out);
   return &*param_values_[sym];

@@ -30,6 +30,9 @@ struct Env {
   bool allow_param_defaults = false;
 };
 
+// "nan at element 2" for the first value that is not finite; empty when all are.
+std::string first_non_finite(const std::vector<double>& values);
+
 // Limits that keep hostile models from exhausting time or memory.
 inline constexpr std::int64_t kMaxArrayElements = 1 << 20;
 inline constexpr std::int64_t kMaxUnrolledWork = 20'000'000;

@@ -1,6 +1,8 @@
 // param_values.cpp: reading param values from JSON files and --set, checked against the model.
 #include "sema/param_values.hpp"
 
+#include "sema/internal.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -94,6 +96,7 @@ bool assign(const CheckedModel& model, const std::string& name, const json& valu
     return false;
   }
   values.values[index] = std::move(flat);
+  values.given[index] = true;
   return true;
 }
 
@@ -102,6 +105,7 @@ bool assign(const CheckedModel& model, const std::string& name, const json& valu
 ParamValues default_param_values(const CheckedModel& model) {
   ParamValues v;
   for (const auto& p : model.params) v.values.push_back(p.default_value.value_or(std::vector<double>{}));
+  v.given.assign(model.params.size(), false);
   return v;
 }
 
@@ -180,6 +184,60 @@ bool set_param(const CheckedModel& model, const std::string& assignment, ParamVa
     return false;
   }
   return assign(model, name, value, values, diags, "--set " + assignment);
+}
+
+bool derive_param_values(const CheckedModel& model, ParamValues& values, SourceManager& sources, Diagnostics& diags) {
+  using Progress = sema::Sema::Progress;
+  const CheckOptions no_options;
+  // A fresh checker that knows the model's consts and the param values settled so far evaluates
+  // the rest: the same evaluation (and limits) as when the model was checked.
+  auto evaluator = [&](Diagnostics& d, bool with_formulas) {
+    auto e = std::make_unique<sema::Sema>(sources, d, no_options);
+    for (const auto& c : model.consts) {
+      e->const_values_[c.symbol] = c.value;
+      e->const_progress_[c.symbol] = Progress::Done;
+    }
+    for (std::size_t i = 0; i < model.params.size(); ++i) {
+      const ParamInfo& p = model.params[i];
+      if (with_formulas && p.decl->default_value && !values.given[i]) continue;
+      if (!values.values[i].empty()) e->param_values_[p.symbol] = Value{p.symbol->type, {}, values.values[i]};
+      else e->param_values_[p.symbol] = std::nullopt;
+      e->param_progress_[p.symbol] = Progress::Done;
+    }
+    return e;
+  };
+  const std::size_t errors_before = diags.error_count();
+  auto params = evaluator(diags, true);
+  for (std::size_t i = 0; i < model.params.size(); ++i) {
+    const ParamInfo& p = model.params[i];
+    if (!p.decl->default_value || values.given[i]) continue;
+    if (const Value* v = params->param_default(p.symbol)) values.values[i] = v->reals;
+  }
+  if (diags.error_count() > errors_before) return false;
+
+  // An initializer that reads noise is not known before an episode starts: the quiet evaluator's
+  // complaint about that is dropped.
+  std::ostringstream ignored;
+  Diagnostics quiet(sources, ignored);
+  auto states = evaluator(quiet, false);
+  for (const auto& s : model.states) {
+    sema::Env env;
+    env.allow_param_defaults = true;  // the values settled above
+    auto v = states->eval(*s.decl->init, env);
+    if (!v || v->type.scalar == ast::Scalar::Int) continue;
+    if (auto bad = sema::first_non_finite(v->reals); !bad.empty())
+      diags.error(s.decl->init->loc, "the initial value of state '" + s.symbol->name + "' is not finite (" + bad + ")");
+  }
+  return diags.error_count() == errors_before;
+}
+
+bool resolve_param_values(const CheckedModel& model, const std::string& params_file, const std::vector<std::string>& sets,
+                          ParamValues& values, SourceManager& sources, Diagnostics& diags) {
+  values = default_param_values(model);
+  bool ok = true;
+  if (!params_file.empty()) ok = load_param_file(model, params_file, values, sources, diags) && ok;
+  for (const auto& s : sets) ok = set_param(model, s, values, diags) && ok;
+  return ok && derive_param_values(model, values, sources, diags);
 }
 
 bool require_all_params(const CheckedModel& model, const ParamValues& values, Diagnostics& diags) {

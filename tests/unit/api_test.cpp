@@ -82,6 +82,25 @@ TEST_CASE("params: set by name, checked, and used by the kernels and the noise",
   CHECK_THROWS_AS(m.step(std::vector<double>{1.0}, disc, cont, noise, next), std::invalid_argument);
 }
 
+TEST_CASE("set_param: a param whose default reads it follows, unless it was set itself", "[api]") {
+  hpo::Model m = hpo::compile_string("model derived\nparam p = 2.0\nparam q = 3.0 * p\nparam s = sqrt(p)\n"
+                                     "state x = 0.0\nhorizon 1\nstep { x' = x + q + s }\n",
+                                     "derived.hpo", stdlib());
+  m.set_param("p", 4.0);
+  CHECK(std::vector<double>(m.params().begin(), m.params().end()) == std::vector<double>{4, 12, 2});
+  m.set_param("q", 1.0);
+  m.set_param("p", 9.0);
+  CHECK(std::vector<double>(m.params().begin(), m.params().end()) == std::vector<double>{9, 1, 3});
+  try {
+    m.set_param("p", -1.0);
+    FAIL("no error");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("derived.hpo:4:11: error: the default of param 's' is not finite") !=
+          std::string::npos);
+  }
+  CHECK(m.params()[0] == 9.0);  // unchanged after the refusal
+}
+
 TEST_CASE("a batch is deterministic per seed and per sample, whatever the batch size", "[api]") {
   hpo::Model m = hpo::compile_string(kModel, "tank.hpo", stdlib());
   hpo::BatchEnv small(m, {.batch = 2, .seed = 42});

@@ -55,3 +55,31 @@ TEST_CASE("bad param values are errors that say what is wrong", "[params][error]
   CHECK_FALSE(set_param(*c->model, "A=\"text\"", v, *c->diags));
   CHECK(c->messages.str().find("expected a number or an array, found string") != std::string::npos);
 }
+
+TEST_CASE("a default that reads other params follows the values given for them", "[params]") {
+  auto c = test::check(test::model_with("param p = 2.0\nparam q = p * 3.0\nparam r[2] = [q, p]\nparam s = log(p)\n"
+                                        "noise e ~ normal(0.0, 1.0)\nstate x = sqrt(p)\nstate y = e * q",
+                                        "x' = x + q + r[0] + s\ny' = y"));
+  INFO(c->messages.str());
+  REQUIRE(c->model);
+  ParamValues v;
+  REQUIRE(resolve_param_values(*c->model, "", {"p=5"}, v, *c->sources, *c->diags));
+  CHECK(v.values[1] == std::vector<double>{15});
+  CHECK(v.values[2] == std::vector<double>{15, 5});
+  CHECK(v.values[3] == std::vector<double>{std::log(5.0)});
+  // A value given for the derived param itself wins over its formula.
+  REQUIRE(resolve_param_values(*c->model, write_temp("derived.json", R"({"q": 1})"), {"p=5"}, v, *c->sources, *c->diags));
+  CHECK(v.values[1] == std::vector<double>{1});
+  CHECK(v.values[2] == std::vector<double>{1, 5});
+  CHECK(v.given == std::vector<bool>{true, true, false, false});
+
+  // Values that make a derived default or an initial state not finite: errors at their expressions
+  // (the state that reads noise is not evaluated before an episode).
+  CHECK_FALSE(resolve_param_values(*c->model, "", {"p=-1"}, v, *c->sources, *c->diags));
+  CHECK(c->messages.str().find(":5:11: error: the default of param 's' is not finite (nan at element 0)") !=
+        std::string::npos);
+  CHECK_FALSE(resolve_param_values(*c->model, "", {"p=-1", "s=0"}, v, *c->sources, *c->diags));
+  CHECK(c->messages.str().find(":7:11: error: the initial value of state 'x' is not finite (nan at element 0)") !=
+        std::string::npos);
+  CHECK(c->messages.str().find("state 'y'") == std::string::npos);
+}

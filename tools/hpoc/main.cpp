@@ -70,11 +70,8 @@ int run_file(const std::string& path, const Options& opt, Command command) {
   for (const auto& d : hpo::default_stdlib_dirs()) check_options.stdlib_dirs.push_back(d);
   auto model = hpo::check_file(path, sources, diags, check_options);
   if (!model) return 1;
-  hpo::ParamValues params = hpo::default_param_values(*model);
-  bool ok = true;
-  if (!opt.params_file.empty()) ok = hpo::load_param_file(*model, opt.params_file, params, sources, diags) && ok;
-  for (const auto& s : opt.sets) ok = hpo::set_param(*model, s, params, diags) && ok;
-  if (!ok) return 1;
+  hpo::ParamValues params;
+  if (!hpo::resolve_param_values(*model, opt.params_file, opt.sets, params, sources, diags)) return 1;
   if (opt.emit == "ast") {
     std::cout << hpo::print_ast(*model);
     return diags.has_errors() ? 1 : 0;
