@@ -96,7 +96,9 @@ int run_file(const std::string& path, const Options& opt, Command command) {
   if (diags.has_errors()) return 1;  // --strict made a warning an error
   hpo::jit::Options jit_options;
   jit_options.level = opt.opt_level == 0 ? hpo::codegen::OptLevel::O0 : hpo::codegen::OptLevel::O2;
-  if (opt.emit == "split") {
+  if (opt.emit == "hybrid") {
+    std::cout << hpo::ir::print(*program);
+  } else if (opt.emit == "split") {
     std::cout << hpo::analysis::print_split(report);
   } else if (opt.emit == "adjoint") {
     std::cout << hpo::autodiff::print(hpo::autodiff::differentiate(*program), program->layout);
@@ -151,7 +153,8 @@ int run(int argc, char** argv) {
     cmd->add_option("--color", opt.color, "Colored diagnostics")->check(CLI::IsMember({"auto", "always", "never"}));
   };
 
-  const std::vector<std::string> stages{"ast", "ir", "split", "adjoint", "llvm"};
+  // hybrid: the IR after reformulation, with the generated gate actions in place.
+  const std::vector<std::string> stages{"ast", "ir", "hybrid", "split", "adjoint", "llvm"};
   app.add_option("--emit", opt.emit, "Print a pipeline stage as text")->check(CLI::IsMember(stages));
   app.add_option("file", opt.files, "Model file (.hpo) to compile with --emit")->type_name("FILE");
   add_common(&app);
