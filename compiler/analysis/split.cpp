@@ -1,5 +1,5 @@
-// split.cpp: activity (what each value depends on), the class of every branch and non-smooth
-// operation, and the rewrite of jumps in one continuous action into hybrid form.
+// split.cpp: activity (what each value depends on) and the class of every branch and non-smooth
+// operation; the jumps in threshold form go to reformulate.cpp.
 #include "analysis/split.hpp"
 
 #include <algorithm>
@@ -7,6 +7,8 @@
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include "analysis/reformulate.hpp"
 
 namespace hpo::analysis {
 
@@ -44,27 +46,6 @@ struct Deps {
 
 std::string decl_name(const std::string& element) { return element.substr(0, element.find('[')); }
 
-std::string number(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
-
-// A jump that compares one continuous action element with a constant: `q > c`, `c <= q`, ...
-struct Threshold {
-  std::int64_t cont = -1;
-  bool above = true;  // the comparison holds for q above c (q > c or q >= c)
-  double c = 0;
-  friend bool operator==(const Threshold&, const Threshold&) = default;
-};
-
-// A jump in threshold form, where it was found, and the finding that reports it.
-struct JumpSite {
-  ValueId cond;
-  Threshold t;
-  std::ptrdiff_t finding;
-};
-
 class Analyzer {
  public:
   Analyzer(ir::Program& p, Diagnostics& diags, const Options& options)
@@ -76,7 +57,7 @@ class Analyzer {
     deps_.assign(f_.value_types.size(), {});
     def_.assign(f_.value_types.size(), nullptr);
     walk(f_.body);
-    if (options_.reformulate) reformulate();
+    if (options_.reformulate) reformulate(p_, jump_sites_, def_, report_);
     for (const auto& [key, index] : finding_index_) {
       Finding& finding = report_.findings[index];
       if (finding.cls == Class::Jump && finding.gates.empty()) {
@@ -178,7 +159,7 @@ class Analyzer {
       return;
     }
     finding.note = "it compares one continuous action with a constant, which hpoc rewrites unless --no-reformulate is given";
-    jump_sites_.push_back({cond, *t, &finding - report_.findings.data()});
+    jump_sites_.push_back({cond, *t, static_cast<std::size_t>(&finding - report_.findings.data())});
   }
 
   void walk(const Region& r) {
@@ -225,109 +206,6 @@ class Analyzer {
             jump(inst, "indicator", inst.operands[0], d);
           deps_[v] = std::move(d);
         }
-      }
-    }
-  }
-
-  // Each continuous action element compared with one threshold gets a gate: the comparison
-  // becomes `gate == 1`, and the action's other uses see it held on the gate's side of the
-  // threshold: max(q, c) above, min(q, c) below. Only the taken side is evaluated.
-  void reformulate() {
-    std::map<std::int64_t, std::vector<std::size_t>> by_action;
-    for (std::size_t i = 0; i < jump_sites_.size(); ++i) by_action[jump_sites_[i].t.cont].push_back(i);
-    std::vector<ValueId> rename(f_.value_types.size(), ir::kNoValue);
-    std::vector<Inst> prologue;
-    auto emit = [&](Inst inst, Ty ty) {
-      ValueId v = f_.new_value(ty);
-      inst.results = {v};
-      prologue.push_back(std::move(inst));
-      return v;
-    };
-    for (auto& [cont, sites] : by_action) {
-      const Threshold t = jump_sites_[sites[0]].t;
-      bool consistent = true;
-      for (auto s : sites) consistent = consistent && jump_sites_[s].t == t;
-      const std::string& name = p_.layout.cont[static_cast<std::size_t>(cont)];
-      if (!consistent) {
-        for (auto s : sites)
-          report_.findings[jump_sites_[s].finding].note =
-              "hpoc cannot reformulate it (" + name + " is compared with different thresholds); add a discrete action per threshold";
-        continue;
-      }
-      std::string gate = "gate_" + name;
-      auto g = static_cast<std::int64_t>(p_.layout.disc.size());
-      p_.layout.disc.push_back(gate);
-      p_.layout.disc_choices.push_back(2);
-      std::string cmp = std::string(t.above ? " > " : " < ") + number(t.c);
-      report_.generated.push_back(gate + " : choice(2) decides " + name + cmp + " (1) or not (0); " + name + " acts as " +
-                                  (t.above ? "max(" : "min(") + name + ", " + number(t.c) + ") when 1 and " +
-                                  (t.above ? "min(" : "max(") + name + ", " + number(t.c) + ") when 0");
-      for (auto s : sites) {
-        auto& gates = report_.findings[jump_sites_[s].finding].gates;
-        if (std::find(gates.begin(), gates.end(), gate) == gates.end()) gates.push_back(gate);
-      }
-
-      Inst q_inst;
-      q_inst.op = Op::Cont;
-      q_inst.attr = cont;
-      ValueId q = emit(std::move(q_inst), Ty::F64);
-      Inst gate_inst;
-      gate_inst.op = Op::Disc;
-      gate_inst.attr = g;
-      ValueId gate_value = emit(std::move(gate_inst), Ty::I64);
-      Inst one;
-      one.op = Op::ConstI;
-      one.attr = 1;
-      ValueId one_value = emit(std::move(one), Ty::I64);
-      Inst on;
-      on.op = Op::Eq;
-      on.operands = {gate_value, one_value};
-      ValueId on_value = emit(std::move(on), Ty::I1);
-      Inst c;
-      c.op = Op::ConstF;
-      c.number = t.c;
-      ValueId c_value = emit(std::move(c), Ty::F64);
-      Inst held;
-      held.op = Op::If;
-      held.operands = {on_value};
-      for (int side = 0; side < 2; ++side) {
-        auto region = std::make_unique<Region>();
-        Inst clamp;
-        clamp.op = (side == 0) == t.above ? Op::Max : Op::Min;
-        clamp.operands = {q, c_value};
-        ValueId v = f_.new_value(Ty::F64);
-        clamp.results = {v};
-        region->insts.push_back(std::move(clamp));
-        region->yields = {v};
-        held.regions.push_back(std::move(region));
-      }
-      ValueId q_held = f_.new_value(Ty::F64);
-      held.results = {q_held};
-      prologue.push_back(std::move(held));
-
-      for (auto s : sites) rename[jump_sites_[s].cond] = on_value;
-      for (ValueId v = 0; v < def_.size(); ++v)
-        if (def_[v] && def_[v]->op == Op::Cont && def_[v]->attr == cont) rename[v] = q_held;
-    }
-    if (prologue.empty()) return;
-    rename.resize(f_.value_types.size(), ir::kNoValue);
-    apply(f_.body, rename);
-    for (auto& v : f_.outputs)
-      if (rename[v] != ir::kNoValue) v = rename[v];
-    std::move(f_.body.insts.begin(), f_.body.insts.end(), std::back_inserter(prologue));
-    f_.body.insts = std::move(prologue);
-    ir::prune(f_);
-  }
-
-  static void apply(Region& r, const std::vector<ValueId>& rename) {
-    auto map = [&](ValueId& v) {
-      if (v < rename.size() && rename[v] != ir::kNoValue) v = rename[v];
-    };
-    for (auto& inst : r.insts) {
-      for (auto& v : inst.operands) map(v);
-      for (auto& region : inst.regions) {
-        apply(*region, rename);
-        for (auto& y : region->yields) map(y);
       }
     }
   }
