@@ -152,10 +152,16 @@ class Analyzer {
     Finding& finding = record(Class::Jump, what, inst.loc, deps);
     auto t = threshold(cond);
     if (!t) {
-      bool on_state = (deps.mask & kState) != 0;
-      finding.note = std::string("hpoc cannot reformulate it (") +
-                     (on_state ? "the condition depends on state" : "the condition is not one continuous action compared with a constant") +
-                     "); to make it hybrid, add a discrete action (action g : choice(2)) that selects the branch and use it in the condition";
+      // A discrete action would let the policy choose what the state decides: not the fix for that.
+      if (deps.mask & kState)
+        finding.note = "hpoc cannot reformulate it (the condition depends on state, which the policy does not choose); "
+                       "where the model allows it, write the jump's expected effect, smooth in the state (e.g. "
+                       "cost += sigmoid(k * (x - c)) * C rather than cost += C * (x > c)); see 'Jumps and "
+                       "reformulation' in docs/language.md";
+      else
+        finding.note = "hpoc cannot reformulate it (the condition is not one continuous action compared with a "
+                       "constant); to make it hybrid, add a discrete action (action g : choice(2)) that selects the "
+                       "branch and use it in the condition";
       return;
     }
     finding.note = "it compares one continuous action with a constant, which hpoc rewrites unless --no-reformulate is given";
